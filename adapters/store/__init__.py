@@ -1,0 +1,83 @@
+"""Store set-up: which PostgreSQL (embedded or external), and the ledger on top of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import SQL, Identifier
+
+from adapters.settings import Settings
+from domain.clock import utc_now
+from domain.ledger import SipLedger
+
+from .embedded import start_embedded_postgres
+
+RECORDER_TOPIC = "adapters.store.recorder:SipRecorder"
+
+
+@dataclass(frozen=True)
+class Store:
+    """A reachable PostgreSQL database and the schema the ledger's tables live in."""
+
+    conninfo: str
+    schema: str = "public"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        if settings.database_url is not None:
+            url = settings.database_url.get_secret_value()
+        else:
+            url = start_embedded_postgres(settings.embedded_pgdata)
+        return cls(conninfo=url, schema=settings.database_schema)
+
+    def connect(self, **kwargs) -> psycopg.Connection:
+        return psycopg.connect(self.conninfo, **kwargs)
+
+    def ensure_schema(self) -> None:
+        with self.connect(autocommit=True) as conn:
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(Identifier(self.schema)))
+
+    def eventsourcing_env(self, pool_size: int = 5) -> dict[str, str]:
+        params = conninfo_to_dict(self.conninfo)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
+            "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+            "POSTGRES_HOST": str(params.get("host") or "localhost"),
+            "POSTGRES_PORT": str(params.get("port") or "5432"),
+            "POSTGRES_USER": str(params.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(params.get("password") or ""),
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "CREATE_TABLE": "y",
+        }
+
+    def ledger(
+        self,
+        *,
+        individual_secret: bytes,
+        pool_size: int = 5,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> SipLedger:
+        self.ensure_schema()
+        return SipLedger(
+            env=self.eventsourcing_env(pool_size),
+            individual_secret=individual_secret,
+            clock=clock,
+        )
+
+
+def open_ledger(settings: Settings | None = None, **kwargs) -> SipLedger:
+    settings = settings or Settings()
+    store = Store.from_settings(settings)
+    return store.ledger(
+        individual_secret=settings.individual_key.get_secret_value().encode(),
+        pool_size=settings.pool_size,
+        **kwargs,
+    )

@@ -1,0 +1,961 @@
+"""The SipCase aggregate: one aggregate per SIP case, one event per SIP action.
+
+Style (as the library's bankaccounts example): a public command method checks the rules against
+the current state and the clock, then calls a private ``@event`` method that only changes state.
+The private methods run again on replay, so they never look at the clock or raise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from . import deadlines as dl
+from .clock import local_date
+from .commands import (
+    ClosureReason,
+    ConsentGiverRole,
+    ConveneMeeting,
+    CorrectEntry,
+    DeclineSip,
+    Discharge,
+    EstablishPlan,
+    Individual,
+    Invitation,
+    IssuePlanCopy,
+    ParticipantRole,
+    PlanContent,
+    PlanType,
+    PresumedNeedGroup,
+    ProposerKind,
+    ProposeSip,
+    RecordClosure,
+    RecordConsent,
+    RecordFollowUp,
+    RecordReply,
+    RecordWishes,
+    Reply,
+    Trigger,
+    WithdrawConsent,
+    Wishes,
+)
+from .consent import Consent, check_consent, consent_from
+from .deadlines import Deadline, DeadlineKind, DeadlinePolicy
+from .errors import CaseClosed, InvalidInput, NotAuthorised, RuleViolation
+from .identity import age_on, normalise_personal_identity_number
+from .parties import Actor, Frozen, Organisation, OrganisationKind
+from .plan import PlanRevision, check_plan
+
+
+class Stage(StrEnum):
+    PROPOSED = "proposed"
+    ACTIVE = "active"  # consent given, preparing
+    MEETING_SCHEDULED = "meeting_scheduled"
+    PLAN_ESTABLISHED = "plan_established"
+    CLOSING = "closing"  # planning has ended; not every principal has documented closure
+    CLOSED = "closed"
+    DECLINED = "declined"
+
+
+ENDED_STAGES = (Stage.CLOSED, Stage.DECLINED)
+
+
+class Meeting(Frozen):
+    number: int
+    at: datetime
+    place: str
+    invitations: tuple[Invitation, ...]
+    invited_on: date
+
+
+class FollowUp(Frozen):
+    held_on: date
+    what_happened: str
+    what_remains: str
+    new_needs: tuple[str, ...]
+    next_follow_up_date: date
+
+
+class Closure(Frozen):
+    organisation_id: str
+    reason: ClosureReason
+    note: str
+    on: date
+
+
+class Correction(Frozen):
+    corrects_version: int
+    reason: str
+    correction: str
+    on: date
+
+
+@dataclass
+class DeadlineState:
+    deadline: Deadline
+    met_on: date | None = None
+    cancelled_on: date | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.met_on is None and self.cancelled_on is None
+
+
+@dataclass
+class InvitationState:
+    invitation: Invitation
+    meeting_number: int
+    reply: Reply | None = None
+    comment: str = ""
+
+
+@dataclass
+class Context:
+    """What every command method needs besides its command: who, when, and which command."""
+
+    actor: Actor
+    now: datetime
+    command_id: UUID
+    occurred_at: datetime | None
+
+    @property
+    def today(self) -> date:
+        return local_date(self.now)
+
+    @property
+    def on(self) -> date:
+        """The day it happened in the world."""
+        return local_date(self.occurred_at or self.now)
+
+    def event_args(self) -> dict:
+        return {
+            "actor": self.actor,
+            "command_id": self.command_id,
+            "occurred_at": self.occurred_at,
+            "on": self.on,
+        }
+
+
+class SipCase(Aggregate):
+    # ------------------------------------------------------------------ proposal (R01–R09, R16)
+
+    @classmethod
+    def propose(cls, cmd: ProposeSip, ctx: Context) -> SipCase:
+        pin = normalise_personal_identity_number(
+            cmd.individual.personal_identity_number, field="individual.personal_identity_number"
+        )
+        for i, guardian in enumerate(cmd.individual.guardians):
+            if guardian.personal_identity_number:
+                normalise_personal_identity_number(
+                    guardian.personal_identity_number,
+                    field=f"individual.guardians[{i}].personal_identity_number",
+                )
+        if cmd.municipality.kind is not OrganisationKind.KOMMUN:
+            raise InvalidInput(
+                "the municipal principal must be an organisation of kind 'kommun'",
+                field="municipality.kind",
+                rule="R02",
+            )
+        if cmd.region.kind is not OrganisationKind.REGION:
+            raise InvalidInput(
+                "the regional principal must be an organisation of kind 'region'",
+                field="region.kind",
+                rule="R02",
+            )
+        if cmd.need_assessed_by is not None and not cmd.need_assessed_by.is_principal:
+            raise InvalidInput(
+                "the need is assessed by a principal: kommun or region",
+                field="need_assessed_by",
+                rule="R04",
+            )
+        if not cmd.triggers and not cmd.presumed_need_groups:
+            raise InvalidInput(
+                "say why a SIP is needed (a trigger) or which presumed-need group applies",
+                field="triggers",
+                rule="R08",
+            )
+        policy = dl.current_policy(cmd.deadline_policy)
+        on = ctx.on
+        age = age_on(pin, on)
+        if policy.up_to_age is not None and age > policy.up_to_age:
+            raise InvalidInput(
+                f"policy {policy.id!r} applies to children and young people up to "
+                f"{policy.up_to_age} years; the individual is {age}",
+                field="deadline_policy",
+                rule="R17",
+            )
+        if cmd.discharge is not None:
+            # R05: at discharge the named care contact in outpatient care takes the initiative.
+            if ctx.actor.person_id != cmd.discharge.named_care_contact_person_id:
+                raise NotAuthorised(
+                    "a discharge-initiated SIP is proposed by the named care contact",
+                    field="discharge.named_care_contact_person_id",
+                    rule="R05",
+                )
+            if ctx.actor.organisation.kind is not OrganisationKind.REGION:
+                raise NotAuthorised(
+                    "the named care contact works in the region's outpatient care",
+                    field="actor.organisation.kind",
+                    rule="R05",
+                )
+        deadlines = [
+            dl.make_deadline(
+                policy,
+                DeadlineKind.START,
+                dl.days_after(on, policy.start_within_days),
+                responsible=(cmd.region if cmd.discharge else cmd.municipality).id
+                if cmd.need_assessed_by is None
+                else _principal_for(cmd, cmd.need_assessed_by).id,
+            )
+        ]
+        if policy.meeting_within_days is not None:
+            deadlines.append(
+                dl.make_deadline(
+                    policy,
+                    DeadlineKind.MEETING,
+                    dl.days_after(on, policy.meeting_within_days),
+                    responsible=cmd.municipality.id,
+                )
+            )
+        if cmd.discharge is not None:
+            notice_day = local_date(cmd.discharge.ready_for_discharge_at)
+            deadlines.append(
+                dl.make_deadline(
+                    policy,
+                    DeadlineKind.DISCHARGE_INVITATION,
+                    dl.days_after(notice_day, policy.discharge_invitation_within_days),
+                    responsible=cmd.region.id,
+                )
+            )
+        individual = Individual(
+            personal_identity_number=pin,
+            name=cmd.individual.name,
+            guardians=cmd.individual.guardians,
+        )
+        return cls(
+            individual=individual,
+            proposed_by=cmd.proposed_by,
+            municipality=cmd.municipality,
+            region=cmd.region,
+            need_assessed_by=cmd.need_assessed_by,
+            triggers=tuple(cmd.triggers),
+            presumed_need_groups=tuple(cmd.presumed_need_groups),
+            plan_type=cmd.plan_type,
+            policy_id=policy.id,
+            policy_version=policy.version,
+            discharge=cmd.discharge,
+            deadlines=tuple(deadlines),
+            **ctx.event_args(),
+        )
+
+    @event("SipProposed")
+    def __init__(
+        self,
+        individual: Individual,
+        proposed_by: ProposerKind,
+        municipality: Organisation,
+        region: Organisation,
+        need_assessed_by: OrganisationKind | None,
+        triggers: tuple[Trigger, ...],
+        presumed_need_groups: tuple[PresumedNeedGroup, ...],
+        plan_type: PlanType,
+        policy_id: str,
+        policy_version: int,
+        discharge: Discharge | None,
+        deadlines: tuple[Deadline, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.individual = individual
+        self.proposed_by = ProposerKind(proposed_by)
+        self.municipality = municipality
+        self.region = region
+        # R04: one principal's judgement is enough; the duty then lies on both.
+        self.need_assessed_by = OrganisationKind(need_assessed_by) if need_assessed_by else None
+        self.triggers = tuple(Trigger(t) for t in triggers)
+        # R07: for these groups a plan is presumed to be needed.
+        self.presumed_need_groups = tuple(PresumedNeedGroup(g) for g in presumed_need_groups)
+        self.plan_type = PlanType(plan_type)
+        self.policy_id = policy_id
+        self.policy_version = policy_version
+        self.discharge = discharge
+        self.proposed_on = on
+        self.proposer = actor
+        self.stage = Stage.PROPOSED
+        self.consents: list[Consent] = []
+        self.wishes: Wishes | None = None
+        self.meetings: list[Meeting] = []
+        self.invitations: dict[str, InvitationState] = {}
+        self.contact_person: Actor | None = None
+        self.plan_revisions: list[PlanRevision] = []
+        self.follow_ups: list[FollowUp] = []
+        self.plan_copies: list[tuple[str, ParticipantRole, date]] = []
+        self.closures: dict[str, Closure] = {}
+        self.corrections: list[Correction] = []
+        self.deadlines: dict[str, DeadlineState] = {}
+        self._add_deadlines(deadlines)
+
+    # ------------------------------------------------------------------ queries on state
+
+    @property
+    def policy(self) -> DeadlinePolicy:
+        return dl.policy(self.policy_id, self.policy_version)
+
+    @property
+    def principals(self) -> tuple[Organisation, Organisation]:
+        return (self.municipality, self.region)
+
+    @property
+    def is_ended(self) -> bool:
+        return self.stage in ENDED_STAGES
+
+    @property
+    def is_open(self) -> bool:
+        """R09: an open SIP is one that has not ended (closed or declined)."""
+        return not self.is_ended
+
+    @property
+    def current_consent(self) -> Consent | None:
+        return self.consents[-1] if self.consents else None
+
+    @property
+    def current_plan(self) -> PlanRevision | None:
+        return self.plan_revisions[-1] if self.plan_revisions else None
+
+    @property
+    def current_meeting(self) -> Meeting | None:
+        return self.meetings[-1] if self.meetings else None
+
+    def age_on(self, day: date) -> int:
+        return age_on(self.individual.personal_identity_number, day)
+
+    def valid_consent_on(self, day: date) -> Consent | None:
+        consent = self.current_consent
+        return consent if consent is not None and consent.is_valid_on(day) else None
+
+    def open_deadlines(self) -> list[DeadlineState]:
+        return [d for d in self.deadlines.values() if d.is_open]
+
+    # ------------------------------------------------------------------ guards
+
+    def _check_not_ended(self) -> None:
+        if self.is_ended:
+            raise CaseClosed(self.id, self.stage.value)
+
+    def _check_planning_open(self) -> None:
+        """After consent is withdrawn or closure begins, planning actions stop (R30)."""
+        self._check_not_ended()
+        if self.stage is Stage.CLOSING:
+            raise RuleViolation(
+                "planning has ended for this case; only closure may be recorded",
+                field="case_id",
+                rule="R30",
+            )
+
+    def _require_valid_consent(self, day: date, action: str) -> Consent:
+        consent = self.valid_consent_on(day)
+        if consent is None:
+            raise RuleViolation(
+                f"no valid consent on {day.isoformat()}: {action} needs the individual's consent",
+                field="consent",
+                rule="R10",
+            )
+        return consent
+
+    # ------------------------------------------------------------------ decline (R15)
+
+    def decline(self, cmd: DeclineSip, ctx: Context) -> None:
+        self._check_not_ended()
+        if self.consents:
+            raise RuleViolation(
+                "consent has been given; to stop planning, withdraw the consent instead",
+                field="case_id",
+                rule="R12",
+            )
+        self._declined(declined_by=cmd.declined_by, note=cmd.note, **ctx.event_args())
+
+    @event("SipDeclined")
+    def _declined(
+        self,
+        declined_by: ConsentGiverRole,
+        note: str,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        # R15: the refusal is recorded and the case ends; the person's care is not affected.
+        self.stage = Stage.DECLINED
+        self.declined_on = on
+        self._meet(DeadlineKind.START, on)
+        self._cancel_open_deadlines(on)
+
+    # ------------------------------------------------------------------ consent (R10–R13)
+
+    def record_consent(self, cmd: RecordConsent, ctx: Context) -> None:
+        self._check_planning_open()
+        check_consent(
+            cmd,
+            age=self.age_on(ctx.on),
+            guardians=self.individual.guardians,
+            today=ctx.today,
+        )
+        consent = consent_from(cmd, number=len(self.consents) + 1)
+        policy = self.policy
+        expiry = dl.make_deadline(
+            policy,
+            DeadlineKind.CONSENT_EXPIRY,
+            consent.valid_until,
+            key=f"consent_expiry:{consent.number}",
+            responsible=(self.contact_person or ctx.actor).organisation.id,
+        )
+        self._consent_recorded(consent=consent, deadlines=(expiry,), **ctx.event_args())
+
+    @event("ConsentRecorded")
+    def _consent_recorded(
+        self,
+        consent: Consent,
+        deadlines: tuple[Deadline, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        # A renewed consent replaces the earlier one; its expiry deadline is met by the renewal.
+        for key, state in self.deadlines.items():
+            if state.deadline.kind is DeadlineKind.CONSENT_EXPIRY and state.is_open:
+                self.deadlines[key].met_on = on
+        self.consents.append(consent)
+        self._meet(DeadlineKind.START, on)
+        if self.stage is Stage.PROPOSED:
+            self.stage = Stage.ACTIVE
+        self._add_deadlines(deadlines)
+
+    def withdraw_consent(self, cmd: WithdrawConsent, ctx: Context) -> None:
+        self._check_planning_open()
+        if self.valid_consent_on(ctx.on) is None and self.current_consent is None:
+            raise RuleViolation(
+                "there is no consent to withdraw", field="case_id", rule="R12"
+            )
+        self._consent_withdrawn(
+            withdrawn_by=cmd.withdrawn_by,
+            note=cmd.note,
+            deadlines=self._closure_deadlines(ctx.on),
+            **ctx.event_args(),
+        )
+
+    @event("ConsentWithdrawn")
+    def _consent_withdrawn(
+        self,
+        withdrawn_by: ConsentGiverRole,
+        note: str,
+        deadlines: tuple[Deadline, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        # R12/R30: consent can be withdrawn at any time, and planning then closes.
+        consent = self.consents[-1]
+        self.consents[-1] = consent.model_copy(update={"withdrawn_on": on})
+        self.stage = Stage.CLOSING
+        self._cancel_open_deadlines(on)
+        self._add_deadlines(deadlines)
+
+    def _closure_deadlines(self, on: date) -> tuple[Deadline, ...]:
+        policy = self.policy
+        return tuple(
+            dl.make_deadline(
+                policy,
+                DeadlineKind.CLOSURE_DOCUMENTATION,
+                dl.days_after(on, policy.closure_documentation_within_days),
+                key=f"closure:{org.id}",
+                responsible=org.id,
+            )
+            for org in self.principals
+            if org.id not in self.closures
+        )
+
+    # ------------------------------------------------------------------ wishes (R20)
+
+    def record_wishes(self, cmd: RecordWishes, ctx: Context) -> None:
+        self._check_planning_open()
+        self._wishes_recorded(wishes=cmd.wishes, **ctx.event_args())
+
+    @event("WishesRecorded")
+    def _wishes_recorded(
+        self,
+        wishes: Wishes,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.wishes = wishes
+
+    # ------------------------------------------------------------------ convening (R02, R03, R14,
+    # R17, R18, R21, R22, R23, R24)
+
+    def may_convene(self, actor: Actor, on: date) -> bool:
+        kind = actor.organisation.kind
+        if kind.is_principal:
+            return True
+        policy = self.policy
+        return (
+            kind is OrganisationKind.SKOLA
+            and policy.school_may_convene
+            and policy.up_to_age is not None
+            and self.age_on(on) <= policy.up_to_age
+        )
+
+    def convene(self, cmd: ConveneMeeting, ctx: Context) -> None:
+        self._check_planning_open()
+        if not self.may_convene(ctx.actor, ctx.on):
+            kind = ctx.actor.organisation.kind.value
+            raise NotAuthorised(
+                f"an organisation of kind {kind!r} may not convene a SIP: only a principal "
+                "(kommun or region) may, or school/preschool under Västra Götaland's agreement "
+                "for children and young people (R03)",
+                field="actor.organisation.kind",
+                rule="R02",
+            )
+        consent = self._require_valid_consent(ctx.on, "convening")
+        meeting_on = local_date(cmd.meeting_at)
+        if meeting_on < ctx.on:
+            raise InvalidInput(
+                "the meeting cannot be before the invitation", field="meeting_at"
+            )
+        if not cmd.invitations:
+            raise InvalidInput("invite at least one participant", field="invitations", rule="R24")
+        seen: set[str] = set()
+        for i, invitation in enumerate(cmd.invitations):
+            where = f"invitations[{i}]"
+            p = invitation.participant
+            if p.role.is_organisation:
+                if p.organisation is None:
+                    raise InvalidInput(
+                        "an organisation participant names its organisation",
+                        field=f"{where}.participant.organisation",
+                        rule="R23",
+                    )
+                if p.organisation.id not in consent.organisation_ids:
+                    # R13/R14: only organisations within the individual's consent.
+                    raise RuleViolation(
+                        f"organisation {p.organisation.id!r} is not within the individual's "
+                        "consent; the individual decides who is invited",
+                        field=f"{where}.participant.organisation.id",
+                        rule="R14",
+                    )
+            elif p.role is not ParticipantRole.INDIVIDUAL:
+                approved = {n.casefold() for n in consent.approved_persons}
+                if p.name.casefold() not in approved:
+                    raise RuleViolation(
+                        f"{p.role.value} {p.name!r} is not among the persons the individual "
+                        "agreed to invite",
+                        field=f"{where}.participant.name",
+                        rule="R14",
+                    )
+            if not invitation.reason.strip():
+                raise InvalidInput(
+                    "each invitation says why the participant is invited",
+                    field=f"{where}.reason",
+                    rule="R21",
+                )
+            if not invitation.expectation.strip():
+                raise InvalidInput(
+                    "each invitation says what is expected of the participant",
+                    field=f"{where}.expectation",
+                    rule="R21",
+                )
+            if p.key in seen:
+                raise InvalidInput(
+                    f"participant {p.key!r} is invited twice", field=f"{where}.participant"
+                )
+            seen.add(p.key)
+        policy = self.policy
+        deadlines: list[Deadline] = []
+        if policy.invitation_lead_days is not None:
+            # R18: invitations at least N days ahead of the meeting.
+            deadlines.append(
+                dl.make_deadline(
+                    policy,
+                    DeadlineKind.INVITATION_LEAD_TIME,
+                    dl.days_after(meeting_on, -policy.invitation_lead_days),
+                    key=f"invitation_lead_time:{len(self.meetings) + 1}",
+                    responsible=ctx.actor.organisation.id,
+                )
+            )
+        meeting = Meeting(
+            number=len(self.meetings) + 1,
+            at=cmd.meeting_at,
+            place=cmd.place,
+            invitations=cmd.invitations,
+            invited_on=ctx.on,
+        )
+        self._meeting_convened(meeting=meeting, deadlines=tuple(deadlines), **ctx.event_args())
+
+    @event("MeetingConvened")
+    def _meeting_convened(
+        self,
+        meeting: Meeting,
+        deadlines: tuple[Deadline, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.meetings.append(meeting)
+        for invitation in meeting.invitations:
+            self.invitations[invitation.participant.key] = InvitationState(
+                invitation=invitation, meeting_number=meeting.number
+            )
+        # R24: the convening contact person is responsible for the meeting and the plan.
+        self.contact_person = actor
+        if self.stage in (Stage.PROPOSED, Stage.ACTIVE):
+            self.stage = Stage.MEETING_SCHEDULED
+        self._meet(DeadlineKind.START, on)
+        self._meet(DeadlineKind.DISCHARGE_INVITATION, on)
+        self._add_deadlines(deadlines)
+        for d in deadlines:
+            if d.kind is DeadlineKind.INVITATION_LEAD_TIME:
+                self.deadlines[d.key].met_on = on  # sent now: in time or late, as the dates say
+
+    def record_reply(self, cmd: RecordReply, ctx: Context) -> None:
+        self._check_planning_open()
+        state = self.invitations.get(cmd.participant_key)
+        if state is None:
+            raise InvalidInput(
+                f"no invitation to {cmd.participant_key!r} in this case",
+                field="participant_key",
+                rule="R22",
+            )
+        if cmd.reply is Reply.DECLINED and self.policy.school_may_convene and not cmd.comment:
+            # R22 (Västra Götaland, children and young people): everyone convened is obliged to
+            # take part, so a refusal must give its reason.
+            raise RuleViolation(
+                "everyone convened is obliged to take part; a declined reply must give a reason",
+                field="comment",
+                rule="R22",
+            )
+        self._reply_recorded(
+            participant_key=cmd.participant_key,
+            reply=cmd.reply,
+            comment=cmd.comment,
+            **ctx.event_args(),
+        )
+
+    @event("ReplyRecorded")
+    def _reply_recorded(
+        self,
+        participant_key: str,
+        reply: Reply,
+        comment: str,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        state = self.invitations[participant_key]
+        state.reply = Reply(reply)
+        state.comment = comment
+
+    # ------------------------------------------------------------------ the plan (R25–R28)
+
+    def _check_writes_plan(self, actor: Actor) -> None:
+        # R24: the contact person at the municipality or region writes the plan.
+        principal_ids = {org.id for org in self.principals}
+        is_contact = self.contact_person is not None and (
+            actor.person_id == self.contact_person.person_id
+        )
+        if not is_contact and actor.organisation.id not in principal_ids:
+            raise NotAuthorised(
+                "the plan is written by the contact person or a principal of the case",
+                field="actor",
+                rule="R24",
+            )
+
+    def establish_plan(self, cmd: EstablishPlan, ctx: Context) -> None:
+        self._check_planning_open()
+        meeting = self.current_meeting
+        if meeting is None:
+            raise RuleViolation(
+                "the plan is established at a meeting; convene one first",
+                field="case_id",
+                rule="R26",
+            )
+        if self.current_plan is not None:
+            raise RuleViolation(
+                "the case has a plan; revise it at a follow-up",
+                field="case_id",
+                rule="R29",
+            )
+        self._check_writes_plan(ctx.actor)
+        self._require_valid_consent(ctx.on, "establishing a plan")
+        meeting_on = local_date(meeting.at)
+        check_plan(cmd.plan, meeting_on=meeting_on)
+        revision = PlanRevision(revision=1, content=cmd.plan, decided_on=meeting_on)
+        self._plan_established(
+            revision=revision,
+            deadlines=(self._follow_up_deadline(cmd.plan.follow_up_date, 1),),
+            **ctx.event_args(),
+        )
+
+    def _follow_up_deadline(self, due: date, number: int) -> Deadline:
+        return dl.make_deadline(
+            self.policy,
+            DeadlineKind.FOLLOW_UP,
+            due,
+            key=f"follow_up:{number}",
+            responsible=(self.contact_person.organisation.id if self.contact_person else None),
+        )
+
+    @event("PlanEstablished")
+    def _plan_established(
+        self,
+        revision: PlanRevision,
+        deadlines: tuple[Deadline, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.plan_revisions.append(revision)
+        self.stage = Stage.PLAN_ESTABLISHED
+        self._meet(DeadlineKind.MEETING, revision.decided_on)
+        self._add_deadlines(deadlines)
+
+    def issue_plan_copy(self, cmd: IssuePlanCopy, ctx: Context) -> None:
+        self._check_not_ended()
+        if self.current_plan is None:
+            raise RuleViolation("there is no plan to copy yet", field="case_id", rule="R28")
+        name = cmd.recipient_name.casefold()
+        if cmd.recipient_role is ParticipantRole.INDIVIDUAL:
+            allowed = name == self.individual.name.casefold()
+        else:
+            allowed = any(
+                s.invitation.participant.name.casefold() == name
+                and s.invitation.participant.role is cmd.recipient_role
+                for s in self.invitations.values()
+            )
+        if not allowed:
+            raise RuleViolation(
+                "a copy of the plan goes to the individual and to those at the meeting",
+                field="recipient_name",
+                rule="R28",
+            )
+        self._plan_copy_issued(
+            recipient_name=cmd.recipient_name,
+            recipient_role=cmd.recipient_role,
+            revision=self.current_plan.revision,
+            **ctx.event_args(),
+        )
+
+    @event("PlanCopyIssued")
+    def _plan_copy_issued(
+        self,
+        recipient_name: str,
+        recipient_role: ParticipantRole,
+        revision: int,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.plan_copies.append((recipient_name, ParticipantRole(recipient_role), on))
+
+    # ------------------------------------------------------------------ follow-up (R19, R29)
+
+    def record_follow_up(self, cmd: RecordFollowUp, ctx: Context) -> None:
+        self._check_planning_open()
+        plan = self.current_plan
+        if plan is None:
+            raise RuleViolation(
+                "there is no plan to follow up yet", field="case_id", rule="R29"
+            )
+        self._check_writes_plan(ctx.actor)
+        if cmd.held_on < plan.decided_on:
+            raise InvalidInput(
+                "the follow-up cannot be before the plan was made", field="held_on", rule="R29"
+            )
+        if cmd.held_on > ctx.today:
+            raise InvalidInput("a follow-up is recorded once held", field="held_on", rule="R29")
+        if cmd.next_follow_up_date <= cmd.held_on:
+            raise InvalidInput(
+                "a new follow-up is booked after this one",
+                field="next_follow_up_date",
+                rule="R29",
+            )
+        revision = None
+        if cmd.revised_plan is not None:
+            self._require_valid_consent(ctx.on, "revising the plan")
+            if cmd.revised_plan.follow_up_date != cmd.next_follow_up_date:
+                raise InvalidInput(
+                    "the revised plan's follow-up date is the next follow-up date",
+                    field="revised_plan.follow_up_date",
+                    rule="R19",
+                )
+            check_plan(cmd.revised_plan, meeting_on=cmd.held_on, field="revised_plan")
+            revision = PlanRevision(
+                revision=plan.revision + 1, content=cmd.revised_plan, decided_on=cmd.held_on
+            )
+        follow_up = FollowUp(
+            held_on=cmd.held_on,
+            what_happened=cmd.what_happened,
+            what_remains=cmd.what_remains,
+            new_needs=cmd.new_needs,
+            next_follow_up_date=cmd.next_follow_up_date,
+        )
+        number = len(self.follow_ups) + 2
+        self._follow_up_recorded(
+            follow_up=follow_up,
+            deadlines=(self._follow_up_deadline(cmd.next_follow_up_date, number),),
+            **ctx.event_args(),
+        )
+        if revision is not None:
+            self._plan_revised(revision=revision, **ctx.event_args())
+
+    @event("FollowUpRecorded")
+    def _follow_up_recorded(
+        self,
+        follow_up: FollowUp,
+        deadlines: tuple[Deadline, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.follow_ups.append(follow_up)
+        self._meet(DeadlineKind.FOLLOW_UP, follow_up.held_on)
+        self._add_deadlines(deadlines)
+
+    @event("PlanRevised")
+    def _plan_revised(
+        self,
+        revision: PlanRevision,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.plan_revisions.append(revision)
+
+    # ------------------------------------------------------------------ closure (R30, R31)
+
+    def record_closure(self, cmd: RecordClosure, ctx: Context) -> None:
+        self._check_not_ended()
+        org = ctx.actor.organisation
+        if org.id not in {p.id for p in self.principals}:
+            raise NotAuthorised(
+                "closure is documented by each principal party of the case "
+                f"({self.municipality.id}, {self.region.id})",
+                field="actor.organisation.id",
+                rule="R31",
+            )
+        if org.id in self.closures:
+            raise RuleViolation(
+                f"{org.id} has already documented closure", field="actor.organisation.id",
+                rule="R31",
+            )
+        if cmd.reason is ClosureReason.CONSENT_WITHDRAWN and (
+            self.current_consent is None or self.current_consent.withdrawn_on is None
+        ):
+            raise InvalidInput(
+                "the consent has not been withdrawn", field="reason", rule="R30"
+            )
+        closure = Closure(organisation_id=org.id, reason=cmd.reason, note=cmd.note, on=ctx.on)
+        remaining = [p.id for p in self.principals if p.id not in self.closures and p.id != org.id]
+        deadlines = () if self.stage is Stage.CLOSING else self._closure_deadlines(ctx.on)
+        self._closure_recorded(closure=closure, deadlines=deadlines, **ctx.event_args())
+        if not remaining:
+            self._closed(**ctx.event_args())
+
+    @event("ClosureRecorded")
+    def _closure_recorded(
+        self,
+        closure: Closure,
+        deadlines: tuple[Deadline, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        if self.stage is not Stage.CLOSING:
+            # R30: planning closes; the remaining principals have a deadline to document it.
+            self._cancel_open_deadlines(on)
+            self.stage = Stage.CLOSING
+            self._add_deadlines(deadlines)
+        self.closures[closure.organisation_id] = closure
+        key = f"closure:{closure.organisation_id}"
+        if key in self.deadlines and self.deadlines[key].is_open:
+            self.deadlines[key].met_on = on
+
+    @event("SipClosed")
+    def _closed(
+        self,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        # R31: closed as a whole when every principal party has documented closure.
+        self.stage = Stage.CLOSED
+        self.closed_on = on
+        self._cancel_open_deadlines(on)
+
+    # ------------------------------------------------------------------ corrections (R32)
+
+    def correct_entry(self, cmd: CorrectEntry, ctx: Context) -> None:
+        if cmd.corrects_version > self.version:
+            raise InvalidInput(
+                f"the case has no entry {cmd.corrects_version} (it is at version {self.version})",
+                field="corrects_version",
+                rule="R32",
+            )
+        if len(cmd.reason.strip()) < 3:
+            raise InvalidInput(
+                "a correction says why it is made", field="reason", rule="R32"
+            )
+        correction = Correction(
+            corrects_version=cmd.corrects_version,
+            reason=cmd.reason,
+            correction=cmd.correction,
+            on=ctx.on,
+        )
+        self._entry_corrected(correction=correction, **ctx.event_args())
+
+    @event("EntryCorrected")
+    def _entry_corrected(
+        self,
+        correction: Correction,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.corrections.append(correction)
+
+    # ------------------------------------------------------------------ deadline bookkeeping
+
+    def _add_deadlines(self, deadlines: tuple[Deadline, ...] | list[Deadline]) -> None:
+        for d in deadlines:
+            self.deadlines[d.key] = DeadlineState(deadline=d)
+
+    def _meet(self, kind: DeadlineKind, on: date) -> None:
+        for state in self.deadlines.values():
+            if state.deadline.kind is kind and state.is_open:
+                state.met_on = on
+
+    def _cancel_open_deadlines(self, on: date) -> None:
+        for state in self.deadlines.values():
+            if state.is_open:
+                state.cancelled_on = on
+
+
+def _principal_for(cmd: ProposeSip, kind: OrganisationKind) -> Organisation:
+    return cmd.municipality if kind is OrganisationKind.KOMMUN else cmd.region

@@ -1,0 +1,272 @@
+"""The application service: one method per SIP command, on top of eventsourcing.Application.
+
+Every command runs the same way (``_execute``): decide on the current state, then save the new
+events together with a row in the command log, all in one transaction. The command log makes a
+repeated command id return the first result and write nothing, also after a restart; optimistic
+concurrency comes from the event table's primary key (case id, version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from .case import Context, SipCase
+from .clock import utc_now
+from .commands import (
+    CaseCommand,
+    Command,
+    ConveneMeeting,
+    CorrectEntry,
+    DeclineSip,
+    EstablishPlan,
+    IssuePlanCopy,
+    ProposeSip,
+    RecordClosure,
+    RecordConsent,
+    RecordFollowUp,
+    RecordReply,
+    RecordWishes,
+    WithdrawConsent,
+)
+from .errors import CaseNotFound, InvalidInput, OpenSipExists, SipError, VersionConflict
+from .identity import individual_key, normalise_personal_identity_number
+from .individual import IndividualCases
+from .parties import Actor, Frozen
+from .transcodings import register_sip_transcodings
+
+# A command that loses a race without an expected version is decided again on the fresh state;
+# after this many losses in a row the caller gets the conflict.
+MAX_ATTEMPTS = 5
+
+
+class CommandEntry(Frozen):
+    """What the ledger asks the recorder to keep beside the events of one command."""
+
+    command_id: UUID
+    command: str
+    case_id: UUID
+
+
+class RecordedCommand(Frozen):
+    command_id: UUID
+    command: str
+    case_id: UUID
+    first_version: int
+    last_version: int
+    notification_ids: tuple[int, ...]
+    recorded_at: datetime
+
+
+class CommandResult(Frozen):
+    case_id: UUID
+    version: int
+    notification_ids: tuple[int, ...]
+    # True when the command id had been recorded before and nothing new was written.
+    replayed: bool = False
+
+    @property
+    def last_notification_id(self) -> int | None:
+        return max(self.notification_ids) if self.notification_ids else None
+
+
+@runtime_checkable
+class CommandLog(Protocol):
+    """A recorder that keeps a command log in the same transaction as the events."""
+
+    def find_command(self, command_id: UUID) -> RecordedCommand | None: ...
+
+
+class SipLedger(Application[UUID]):
+    name = "SipLedger"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        individual_secret: bytes,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        super().__init__(env)
+        if not isinstance(self.recorder, CommandLog):
+            raise TypeError(
+                "SipLedger needs a recorder with a command log "
+                "(set APPLICATION_RECORDER_TOPIC to adapters.store.recorder:SipRecorder)"
+            )
+        self.command_log: CommandLog = self.recorder
+        self.individual_secret = individual_secret
+        self.clock = clock
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_sip_transcodings(transcoder)
+
+    # ------------------------------------------------------------------ commands
+
+    def propose(self, cmd: ProposeSip, actor: Actor) -> CommandResult:
+        def decide(ctx: Context) -> tuple[SipCase, list[Aggregate]]:
+            pin = normalise_personal_identity_number(
+                cmd.individual.personal_identity_number,
+                field="individual.personal_identity_number",
+            )
+            register = self._register(pin)
+            open_ids = register.open_case_ids if register else []
+            unseen = [i for i in open_ids if i not in cmd.acknowledged_open_case_ids]
+            if unseen:
+                raise OpenSipExists(unseen)  # R09
+            case = SipCase.propose(cmd, ctx)
+            if register is None:
+                register = IndividualCases(key=individual_key(pin, self.individual_secret))
+            register.case_opened(case.id)
+            return case, [case, register]
+
+        return self._execute("propose", cmd, actor, decide)
+
+    def decline(self, cmd: DeclineSip, actor: Actor) -> CommandResult:
+        return self._on_case("decline", cmd, actor, SipCase.decline)
+
+    def record_consent(self, cmd: RecordConsent, actor: Actor) -> CommandResult:
+        return self._on_case("record_consent", cmd, actor, SipCase.record_consent)
+
+    def withdraw_consent(self, cmd: WithdrawConsent, actor: Actor) -> CommandResult:
+        return self._on_case("withdraw_consent", cmd, actor, SipCase.withdraw_consent)
+
+    def record_wishes(self, cmd: RecordWishes, actor: Actor) -> CommandResult:
+        return self._on_case("record_wishes", cmd, actor, SipCase.record_wishes)
+
+    def convene(self, cmd: ConveneMeeting, actor: Actor) -> CommandResult:
+        return self._on_case("convene", cmd, actor, SipCase.convene)
+
+    def record_reply(self, cmd: RecordReply, actor: Actor) -> CommandResult:
+        return self._on_case("record_reply", cmd, actor, SipCase.record_reply)
+
+    def establish_plan(self, cmd: EstablishPlan, actor: Actor) -> CommandResult:
+        return self._on_case("establish_plan", cmd, actor, SipCase.establish_plan)
+
+    def record_follow_up(self, cmd: RecordFollowUp, actor: Actor) -> CommandResult:
+        return self._on_case("record_follow_up", cmd, actor, SipCase.record_follow_up)
+
+    def issue_plan_copy(self, cmd: IssuePlanCopy, actor: Actor) -> CommandResult:
+        return self._on_case("issue_plan_copy", cmd, actor, SipCase.issue_plan_copy)
+
+    def record_closure(self, cmd: RecordClosure, actor: Actor) -> CommandResult:
+        return self._on_case("record_closure", cmd, actor, SipCase.record_closure)
+
+    def correct_entry(self, cmd: CorrectEntry, actor: Actor) -> CommandResult:
+        return self._on_case("correct_entry", cmd, actor, SipCase.correct_entry)
+
+    # ------------------------------------------------------------------ queries
+
+    def get_case(self, case_id: UUID, version: int | None = None) -> SipCase:
+        try:
+            case = self.repository.get(case_id, version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        if not isinstance(case, SipCase):
+            raise CaseNotFound(case_id)
+        return case
+
+    def open_cases_for(self, personal_identity_number: str) -> list[UUID]:
+        register = self._register(normalise_personal_identity_number(personal_identity_number))
+        return list(register.open_case_ids) if register else []
+
+    # ------------------------------------------------------------------ the one command path
+
+    def _on_case(
+        self,
+        name: str,
+        cmd: CaseCommand,
+        actor: Actor,
+        method: Callable[[SipCase, Any, Context], None],
+    ) -> CommandResult:
+        def decide(ctx: Context) -> tuple[SipCase, list[Aggregate]]:
+            case = self.get_case(cmd.case_id)
+            if cmd.expected_version is not None and case.version != cmd.expected_version:
+                raise VersionConflict(case.id, cmd.expected_version, case.version)
+            was_open = case.is_open
+            method(case, cmd, ctx)
+            if was_open and not case.is_open:
+                register = self._register(case.individual.personal_identity_number)
+                if register is not None and case.id in register.open_case_ids:
+                    register.case_ended(case.id)
+                    return case, [case, register]
+            return case, [case]
+
+        return self._execute(name, cmd, actor, decide)
+
+    def _execute(
+        self,
+        name: str,
+        cmd: Command,
+        actor: Actor,
+        decide: Callable[[Context], tuple[SipCase, Sequence[Aggregate]]],
+    ) -> CommandResult:
+        for _ in range(MAX_ATTEMPTS):
+            ctx = Context(
+                actor=actor, now=self.clock(), command_id=cmd.command_id,
+                occurred_at=cmd.occurred_at,
+            )
+            try:
+                case, aggregates = decide(ctx)
+            except SipError:
+                # A repeated command may no longer be allowed on today's state (the case has
+                # moved on); it still gets its first result.
+                if (prior := self._prior_result(name, cmd)) is not None:
+                    return prior
+                raise
+            entry = CommandEntry(command_id=cmd.command_id, command=name, case_id=case.id)
+            try:
+                recordings = self.save(*aggregates, command=entry)
+            except IntegrityError:
+                if (prior := self._prior_result(name, cmd)) is not None:
+                    return prior
+                if isinstance(cmd, CaseCommand) and cmd.expected_version is not None:
+                    raise VersionConflict(
+                        case.id, cmd.expected_version, self._current_version(case.id)
+                    ) from None
+                # Someone else wrote first (to this case, or for a proposal to the same
+                # individual's register): decide again on the fresh state, where R09 speaks.
+                continue
+            case_events = [r for r in recordings if r.domain_event.originator_id == case.id]
+            return CommandResult(
+                case_id=case.id,
+                version=case_events[-1].domain_event.originator_version,
+                notification_ids=tuple(r.notification.id for r in recordings),
+            )
+        current = self._current_version(cmd.case_id) if isinstance(cmd, CaseCommand) else 0
+        case_id = cmd.case_id if isinstance(cmd, CaseCommand) else UUID(int=0)
+        raise VersionConflict(case_id, None, current)
+
+    def _prior_result(self, name: str, cmd: Command) -> CommandResult | None:
+        prior = self.command_log.find_command(cmd.command_id)
+        if prior is None:
+            return None
+        if prior.command != name:
+            raise InvalidInput(
+                f"command id {cmd.command_id} was already used for {prior.command!r}",
+                field="command_id",
+            )
+        return CommandResult(
+            case_id=prior.case_id,
+            version=prior.last_version,
+            notification_ids=prior.notification_ids,
+            replayed=True,
+        )
+
+    def _current_version(self, case_id: UUID) -> int:
+        return self.get_case(case_id).version
+
+    def _register(self, pin: str) -> IndividualCases | None:
+        register_id = IndividualCases.create_id(individual_key(pin, self.individual_secret))
+        try:
+            register = self.repository.get(register_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(register, IndividualCases)
+        return register

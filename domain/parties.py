@@ -1,0 +1,61 @@
+"""Who takes part: organisations, the actor behind every event, and the people in a case."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OrganisationKind(StrEnum):
+    KOMMUN = "kommun"  # municipality: social services, elderly care, school as operator
+    REGION = "region"  # health care
+    SKOLA = "skola"  # school, preschool, pupil health (R03)
+    FORSAKRINGSKASSAN = "forsakringskassan"
+    ARBETSFORMEDLINGEN = "arbetsformedlingen"
+    KRIMINALVARDEN = "kriminalvarden"
+    OTHER = "other"
+
+    @property
+    def is_principal(self) -> bool:
+        """R02: only a municipality or a region is a principal (huvudman)."""
+        return self in (OrganisationKind.KOMMUN, OrganisationKind.REGION)
+
+
+PRINCIPAL_KINDS = (OrganisationKind.KOMMUN, OrganisationKind.REGION)
+
+
+class Role(StrEnum):
+    COORDINATOR = "coordinator"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    SERVICE = "service"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Organisation(Frozen):
+    id: str = Field(min_length=1, max_length=100)
+    kind: OrganisationKind
+    name: str = Field(default="", max_length=200)
+    # Which region the organisation sits in (e.g. "vastra-gotaland"), for dashboards per region.
+    region: str = Field(default="", max_length=100)
+
+
+class Actor(Frozen):
+    """Who recorded an action (R32): the person, their organisation and unit, and their role."""
+
+    person_id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    organisation: Organisation
+    unit: str = Field(default="", max_length=200)
+    role: Role = Role.COORDINATOR
+
+
+class Person(Frozen):
+    """A named private person in a case: a guardian, a relative, a trustee."""
+
+    name: str = Field(min_length=1, max_length=200)
+    personal_identity_number: str | None = None

@@ -1,0 +1,69 @@
+"""JSON transcodings for the value types stored in events.
+
+The library's JSON transcoder matches on the exact type, so each pydantic model is registered by
+name. Renaming a model would orphan stored events: the names here are part of the stored format.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+from pydantic import BaseModel
+
+from . import case, commands, consent, deadlines, parties, plan
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class PydanticAsDict(Transcoding):
+    def __init__(self, model: type[BaseModel]):
+        self.type = model
+        self.name = model.__name__
+        self.model = model
+
+    def encode(self, obj: BaseModel) -> dict[str, Any]:
+        return obj.model_dump(mode="json")
+
+    def decode(self, data: dict[str, Any]) -> BaseModel:
+        return self.model.model_validate(data)
+
+
+STORED_MODELS: tuple[type[BaseModel], ...] = (
+    parties.Organisation,
+    parties.Actor,
+    parties.Person,
+    commands.Individual,
+    commands.Discharge,
+    commands.ConsentGiver,
+    commands.Wishes,
+    commands.Participant,
+    commands.Invitation,
+    commands.Goal,
+    commands.Responsible,
+    commands.Intervention,
+    commands.PlanContent,
+    consent.Consent,
+    deadlines.Deadline,
+    plan.PlanRevision,
+    case.Meeting,
+    case.FollowUp,
+    case.Closure,
+    case.Correction,
+)
+
+
+def register_sip_transcodings(transcoder: JSONTranscoder) -> None:
+    transcoder.register(DateAsISO())
+    for model in STORED_MODELS:
+        transcoder.register(PydanticAsDict(model))
