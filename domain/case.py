@@ -28,7 +28,6 @@ from .commands import (
     Invitation,
     IssuePlanCopy,
     ParticipantRole,
-    PlanContent,
     PlanType,
     PresumedNeedGroup,
     ProposerKind,
@@ -40,8 +39,8 @@ from .commands import (
     RecordWishes,
     Reply,
     Trigger,
-    WithdrawConsent,
     Wishes,
+    WithdrawConsent,
 )
 from .consent import Consent, check_consent, consent_from
 from .deadlines import Deadline, DeadlineKind, DeadlinePolicy
@@ -202,14 +201,18 @@ class SipCase(Aggregate):
                     field="actor.organisation.kind",
                     rule="R05",
                 )
+        # The start is owed by the principal that judged the need (R04); at discharge by the
+        # region (R05); otherwise by the municipality, which usually receives proposals.
+        if cmd.need_assessed_by is not None:
+            starter = _principal_for(cmd, cmd.need_assessed_by)
+        else:
+            starter = cmd.region if cmd.discharge else cmd.municipality
         deadlines = [
             dl.make_deadline(
                 policy,
                 DeadlineKind.START,
                 dl.days_after(on, policy.start_within_days),
-                responsible=(cmd.region if cmd.discharge else cmd.municipality).id
-                if cmd.need_assessed_by is None
-                else _principal_for(cmd, cmd.need_assessed_by).id,
+                responsible=starter.id,
             )
         ]
         if policy.meeting_within_days is not None:

@@ -16,8 +16,8 @@ from domain.commands import (
     RecordFollowUp,
     RecordReply,
     RecordWishes,
-    WithdrawConsent,
     Wishes,
+    WithdrawConsent,
 )
 from domain.transcodings import register_sip_transcodings
 from tests import builders as b
