@@ -738,20 +738,43 @@ class SipCase(Aggregate):
         if self.current_plan is None:
             raise RuleViolation("there is no plan to copy yet", field="case_id", rule="R28")
         name = cmd.recipient_name.casefold()
+        recipient = None
         if cmd.recipient_role is ParticipantRole.INDIVIDUAL:
             allowed = name == self.individual.name.casefold()
         else:
-            allowed = any(
-                s.invitation.participant.name.casefold() == name
-                and s.invitation.participant.role is cmd.recipient_role
-                for s in self.invitations.values()
+            recipient = next(
+                (
+                    s.invitation.participant
+                    for s in self.invitations.values()
+                    if s.invitation.participant.name.casefold() == name
+                    and s.invitation.participant.role is cmd.recipient_role
+                ),
+                None,
             )
+            allowed = recipient is not None
         if not allowed:
             raise RuleViolation(
                 "a copy of the plan goes to the individual and to those at the meeting",
                 field="recipient_name",
                 rule="R28",
             )
+        if recipient is not None:
+            # R12/R13: the plan goes to anyone but the individual only while a valid consent
+            # lifts confidentiality towards them; not after it is withdrawn or has run out.
+            consent = self.valid_consent_on(ctx.on)
+            if consent is None:
+                within = False
+            elif recipient.organisation is not None:
+                within = recipient.organisation.id in consent.organisation_ids
+            else:
+                within = name in {n.casefold() for n in consent.approved_persons}
+            if not within:
+                raise RuleViolation(
+                    f"no valid consent on {ctx.on.isoformat()} lets the plan go to "
+                    f"{cmd.recipient_name!r}; only the individual may get a copy now",
+                    field="consent",
+                    rule="R13",
+                )
         self._plan_copy_issued(
             recipient_name=cmd.recipient_name,
             recipient_role=cmd.recipient_role,
