@@ -20,8 +20,9 @@ class IndividualCases(Aggregate):
         return uuid5(_NAMESPACE, key)
 
     @event("Registered")
-    def __init__(self, key: str) -> None:
-        self.open_case_ids: list[UUID] = []
+    def __init__(self, key: str, first_case_id: UUID) -> None:
+        # Registered together with the individual's first case: one event, not two.
+        self.open_case_ids: list[UUID] = [first_case_id]
 
     @event("CaseOpened")
     def case_opened(self, case_id: UUID) -> None:

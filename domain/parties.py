@@ -35,6 +35,11 @@ class Role(StrEnum):
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
+    def __deepcopy__(self, memo: dict | None = None) -> Frozen:
+        # Immutable values can be shared: copying a cached case then copies only its mutable
+        # parts (measured: a third of the time of copying every value object).
+        return self
+
 
 class Organisation(Frozen):
     id: str = Field(min_length=1, max_length=100)

@@ -17,6 +17,10 @@ from domain.ledger import SipLedger
 from .embedded import start_embedded_postgres
 
 RECORDER_TOPIC = "adapters.store.recorder:SipRecorder"
+# Aggregates kept in memory between commands (LRU), so a command does not read and replay its
+# case from the store first. Not fast-forwarded: SipLedger evicts a copy that proves stale (see
+# domain/ledger.py). 0 turns the cache off.
+AGGREGATE_CACHE_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,11 @@ class Store:
         with self.connect(autocommit=True) as conn:
             conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(Identifier(self.schema)))
 
-    def eventsourcing_env(self, pool_size: int = 5) -> dict[str, str]:
+    def eventsourcing_env(
+        self, pool_size: int = 5, cache_size: int = AGGREGATE_CACHE_SIZE
+    ) -> dict[str, str]:
         params = conninfo_to_dict(self.conninfo)
-        return {
+        env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
             "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
@@ -57,6 +63,10 @@ class Store:
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "CREATE_TABLE": "y",
         }
+        if cache_size > 0:  # the library reads 0 as "unbounded", so leave it out instead
+            env["AGGREGATE_CACHE_MAXSIZE"] = str(cache_size)
+            env["AGGREGATE_CACHE_FASTFORWARD"] = "n"
+        return env
 
     def ledger(
         self,
@@ -64,10 +74,11 @@ class Store:
         individual_secret: bytes,
         pool_size: int = 5,
         clock: Callable[[], datetime] = utc_now,
+        cache_size: int = AGGREGATE_CACHE_SIZE,
     ) -> SipLedger:
         self.ensure_schema()
         return SipLedger(
-            env=self.eventsourcing_env(pool_size),
+            env=self.eventsourcing_env(pool_size, cache_size),
             individual_secret=individual_secret,
             clock=clock,
         )

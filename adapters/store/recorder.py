@@ -1,9 +1,10 @@
 """The library's PostgreSQL application recorder, plus a command log in the same transaction.
 
 Everything else is the library's own insert path, LOCK TABLE included: that lock is what makes
-notification ids commit-ordered, so a subscriber never skips an event. The command log row is
-written after the events, inside the same transaction, so a command either has its events and its
-log row or neither.
+notification ids commit-ordered, so a subscriber never skips an event. The command log row goes
+into the library's ``_insert_events`` hook, in the same pipelined transaction as the events, so a
+command has its events and its log row or neither. A repeated command id fails on the log's
+primary key when the pipeline syncs, as an IntegrityError, and the whole transaction rolls back.
 """
 
 from __future__ import annotations
@@ -27,57 +28,57 @@ class SipRecorder(PostgresApplicationRecorder):
         base = events_table_name.removesuffix("_events")
         self.commands_table_name = f"{base}_commands"
         self.check_identifier_length(self.commands_table_name)
-        table = SQL("{0}.{1}").format(
-            Identifier(self.datastore.schema), Identifier(self.commands_table_name)
-        )
+        schema = Identifier(self.datastore.schema)
+        commands = SQL("{0}.{1}").format(schema, Identifier(self.commands_table_name))
+        events = SQL("{0}.{1}").format(schema, Identifier(self.events_table_name))
+        # The log keeps which (aggregate, version) pairs a command wrote; their notification ids
+        # are looked up from the events themselves, so the row can be written before they exist.
         self.sql_create_statements.append(
             SQL(
-                "CREATE TABLE IF NOT EXISTS {table} ("
+                "CREATE TABLE IF NOT EXISTS {commands} ("
                 "command_id uuid PRIMARY KEY, "
                 "command text NOT NULL, "
                 "case_id uuid NOT NULL, "
-                "first_version bigint NOT NULL, "
-                "last_version bigint NOT NULL, "
-                "notification_ids bigint[] NOT NULL, "
+                "originator_ids uuid[] NOT NULL, "
+                "originator_versions bigint[] NOT NULL, "
                 "recorded_at timestamptz NOT NULL DEFAULT now())"
-            ).format(table=table)
+            ).format(commands=commands)
         )
         self._insert_command = SQL(
-            "INSERT INTO {table} (command_id, command, case_id, first_version, last_version, "
-            "notification_ids) VALUES (%s, %s, %s, %s, %s, %s) RETURNING command_id"
-        ).format(table=table)
-        self._select_command = SQL("SELECT * FROM {table} WHERE command_id = %s").format(
-            table=table
-        )
+            "INSERT INTO {commands} (command_id, command, case_id, originator_ids, "
+            "originator_versions) VALUES (%s, %s, %s, %s, %s)"
+        ).format(commands=commands)
+        self._select_command = SQL(
+            "SELECT c.command, c.case_id, c.recorded_at, "
+            "array_agg(e.originator_version ORDER BY e.notification_id) "
+            "FILTER (WHERE e.originator_id = c.case_id) AS case_versions, "
+            "array_agg(e.notification_id ORDER BY e.notification_id) AS notification_ids "
+            "FROM {commands} c "
+            "JOIN unnest(c.originator_ids, c.originator_versions) AS w(id, version) ON true "
+            "JOIN {events} e ON e.originator_id = w.id AND e.originator_version = w.version "
+            "WHERE c.command_id = %s GROUP BY c.command_id"
+        ).format(commands=commands, events=events)
 
-    def _fetch_ids_after_insert_events(
+    def _insert_events(
         self,
         curs: Cursor[DictRow],
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
         entry: CommandEntry | None = kwargs.get("command")
-        if entry is not None and ids:
-            versions = [
-                e.originator_version for e in stored_events if e.originator_id == entry.case_id
-            ]
+        if entry is not None and stored_events:
             curs.execute(
                 self._insert_command,
                 (
                     entry.command_id,
                     entry.command,
                     entry.case_id,
-                    min(versions),
-                    max(versions),
-                    list(ids),
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
                 ),
                 prepare=True,
             )
-            # Fetching forces the pipeline to sync here, so a repeated command id fails now as an
-            # IntegrityError and the whole transaction, events included, is rolled back.
-            curs.fetchone()
-        return ids
 
     def find_command(self, command_id: UUID) -> RecordedCommand | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -85,12 +86,13 @@ class SipRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         if row is None:
             return None
+        versions = row["case_versions"] or []
         return RecordedCommand(
-            command_id=row["command_id"],
+            command_id=command_id,
             command=row["command"],
             case_id=row["case_id"],
-            first_version=row["first_version"],
-            last_version=row["last_version"],
+            first_version=min(versions),
+            last_version=max(versions),
             notification_ids=tuple(row["notification_ids"]),
             recorded_at=row["recorded_at"],
         )
