@@ -7,7 +7,8 @@ The private methods run again on replay, so they never look at the clock or rais
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, is_dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
@@ -303,6 +304,25 @@ class SipCase(Aggregate):
         self.corrections: list[Correction] = []
         self.deadlines: dict[str, DeadlineState] = {}
         self._add_deadlines(deadlines)
+
+    def __deepcopy__(self, memo: dict) -> SipCase:
+        """A copy for the aggregate cache, made by knowing the state's shape.
+
+        Everything a case holds is immutable (frozen pydantic values, enums, dates, UUIDs) except
+        its lists and dicts, and the small dataclasses inside them. The generic deepcopy walks
+        every date and UUID too, which cost more than a database round trip per command.
+        """
+        clone = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, list):
+                setattr(clone, name, list(value))
+            elif isinstance(value, dict):
+                setattr(
+                    clone,
+                    name,
+                    {k: copy.copy(v) if is_dataclass(v) else v for k, v in value.items()},
+                )
+        return clone
 
     # ------------------------------------------------------------------ queries on state
 

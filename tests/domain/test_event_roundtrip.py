@@ -4,9 +4,12 @@ state: what is stored is the whole truth, and replay never depends on the clock.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from uuid import UUID
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
+from pydantic import BaseModel
 
 from domain.case import Context, SipCase, Stage
 from domain.commands import (
@@ -113,3 +116,33 @@ def test_deadlines_are_stored_in_the_event_not_recomputed_on_replay():
     assert lead.kind.value == "invitation_lead_time" and lead.rule == "R18"
     # Invitations sent 30 days before the meeting: within the 21-day lead time.
     assert case.deadlines[lead.key].met_on <= lead.due
+
+
+def test_a_copy_of_a_case_shares_no_mutable_state_with_it():
+    import copy
+    from dataclasses import is_dataclass
+
+    case, _ = full_life()
+    clone = copy.deepcopy(case)
+    assert clone.__dict__ == case.__dict__
+    for name, value in vars(case).items():
+        if isinstance(value, list | dict | set):
+            assert getattr(clone, name) is not value, name
+            inner = value.values() if isinstance(value, dict) else value
+            copied = getattr(clone, name)
+            copied_inner = copied.values() if isinstance(copied, dict) else copied
+            for a, b in zip(inner, copied_inner, strict=True):
+                if is_dataclass(a) or isinstance(a, list | dict | set):
+                    assert a is not b, name
+        else:
+            # Everything else must be immutable, or the copy would share it.
+            frozen_model = isinstance(value, BaseModel) and value.model_config.get("frozen")
+            assert frozen_model or isinstance(
+                value, int | str | tuple | type(None) | date | UUID | Enum
+            ), f"{name} is mutable: {type(value)}"
+    # And the copy changes independently of the original.
+    key = next(iter(clone.deadlines))
+    clone.deadlines[key].met_on = None
+    clone.consents.append(clone.consents[0])
+    assert case.deadlines[key].met_on is not None or case.deadlines[key].cancelled_on is not None
+    assert len(case.consents) == len(clone.consents) - 1
