@@ -1,0 +1,221 @@
+"""The ``sip-ledger`` command line: typer, rich progress, one-line errors.
+
+A refusal (a SIP rule, a malformed value, an unreachable store) is something an operator acts on,
+so it is printed as one line naming the rule id and the field, never as a traceback; the exit
+code says which kind it was. A traceback still means a bug.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import typer
+from eventsourcing.persistence import PersistenceError
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from domain.case import Stage
+from domain.clock import local_date, utc_now
+from domain.deadlines import DeadlinePolicy, known_policies
+from domain.errors import SipError
+from domain.ledger import SipLedger
+
+from .demo import run_demo, take_census
+from .logging import PERSONAL_IDENTITY_NUMBER, REDACTED, configure_logging, get_logger
+from .settings import Settings
+from .store import open_ledger
+
+# Exit codes: what kind of problem it was, for scripts that call us.
+EXIT_REFUSED = 1  # a SIP rule refused a command
+EXIT_INVALID = 2  # a malformed value (a command field, a SIP_ setting); click uses 2 for usage
+EXIT_STORE = 3  # PostgreSQL could not be reached or failed
+
+log = get_logger(__name__)
+
+app = typer.Typer(
+    name="sip-ledger",
+    help="SIP Ledger: an event-sourced ledger for samordnad individuell plan (SIP).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class StoreUnavailable(Exception):
+    """The store could not be opened or failed underneath a command."""
+
+    def __init__(self, setting: str, cause: BaseException, secret: str | None = None) -> None:
+        message = f"{type(cause).__name__}: {cause}"
+        if secret:
+            message = message.replace(secret, "***")  # a driver may quote the URL it was given
+        super().__init__(message)
+        self.setting = setting
+
+
+def one_line(message: str) -> str:
+    """Collapse a message onto one line, masking anything shaped like a personal number."""
+    return PERSONAL_IDENTITY_NUMBER.sub(REDACTED, " ".join(str(message).split()))
+
+
+def describe(error: BaseException) -> tuple[str, int]:
+    """The one line an operator reads for a refusal, and the exit code."""
+    if isinstance(error, SipError):
+        rule = f" [{error.rule}]" if error.rule else ""
+        where = f" field {error.field}" if error.field else ""
+        return f"error{rule}{where}: {one_line(error.message)}", EXIT_REFUSED
+    if isinstance(error, ValidationError):
+        first = error.errors(include_input=False, include_url=False)[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        if error.title == Settings.__name__:
+            loc = f"SIP_{loc.upper()}"  # name the variable the operator sets
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        return f"error field {loc}: {one_line(first['msg'])}{more}", EXIT_INVALID
+    if isinstance(error, StoreUnavailable):
+        return f"error field {error.setting}: cannot use the store: {one_line(str(error))}", (
+            EXIT_STORE
+        )
+    raise error
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    try:
+        yield
+    except (SipError, ValidationError, StoreUnavailable) as error:
+        line, code = describe(error)
+        typer.echo(line, err=True)
+        raise typer.Exit(code) from None
+    except (psycopg.Error, PersistenceError) as error:
+        line, code = describe(StoreUnavailable("SIP_DATABASE_URL", error))
+        typer.echo(line, err=True)
+        raise typer.Exit(code) from None
+
+
+@contextmanager
+def opened_ledger(settings: Settings) -> Iterator[SipLedger]:
+    """The ledger on the configured store; closed on the way out, whatever happens.
+
+    An embedded server started here is stopped at exit by its own atexit handler.
+    """
+    password = None
+    if settings.database_url is not None:
+        setting = "SIP_DATABASE_URL"
+        url = settings.database_url.get_secret_value()
+        password = conninfo_to_dict(url).get("password") if "://" in url or "=" in url else None
+    else:
+        setting = "SIP_PGDATA" if settings.pgdata is not None else "SIP_DATA_DIR"
+    try:
+        ledger = open_ledger(settings)
+    except (SipError, ValidationError):
+        raise
+    except Exception as error:  # psycopg, eventsourcing, or the embedded server's start-up
+        raise StoreUnavailable(setting, error, secret=password) from error
+    log.info(
+        "store opened",
+        schema=settings.database_schema,
+        embedded=settings.database_url is None,
+    )
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@app.callback()
+def setup(ctx: typer.Context) -> None:
+    """Read the SIP_ settings and set up logging before any command runs."""
+    with reporting_errors():
+        settings = Settings()
+    try:
+        configure_logging(settings.log_format, settings.log_level)
+    except ValueError as error:  # an unknown level name
+        typer.echo(f"error field SIP_LOG_LEVEL: {one_line(str(error))}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    ctx.obj = settings
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    cases: int = typer.Option(20, "--cases", "-n", min=1, help="How many SIP cases to create."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Random seed; the same seed gives the same cases. Default: random."
+    ),
+) -> None:
+    """Create synthetic SIP cases through the real command path, and summarise them."""
+    settings: Settings = ctx.obj
+    seed = seed if seed is not None else random.SystemRandom().randrange(1_000_000)
+    err = Console(stderr=True)
+    with reporting_errors(), opened_ledger(settings) as ledger:
+        progress = Progress(
+            TextColumn("[bold]writing SIP cases"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        )
+        with progress:
+            task = progress.add_task("cases", total=cases)
+            run = run_demo(ledger, cases, seed, on_case=lambda: progress.advance(task))
+        census = take_census(ledger, run.case_ids, local_date(utc_now()))
+
+    out = Console()
+    stages = Table(title=f"{len(run.case_ids)} SIP cases (seed {seed})")
+    stages.add_column("stage")
+    stages.add_column("cases", justify="right")
+    for stage in Stage:
+        if census.stages[stage.value]:
+            stages.add_row(stage.value, str(census.stages[stage.value]))
+    out.print(stages)
+    figures = Table(show_header=False, box=None)
+    figures.add_column(style="bold")
+    figures.add_column(justify="right")
+    figures.add_row("commands", str(run.commands))
+    figures.add_row("events written", str(run.events))
+    figures.add_row("seconds", f"{run.seconds:.2f}")
+    figures.add_row("commands/s", f"{run.commands_per_second:.0f}")
+    figures.add_row(
+        "overdue deadlines today",
+        f"{census.overdue_deadlines} (in {census.cases_with_overdue} cases)",
+    )
+    figures.add_row("deadlines met late", str(census.met_late))
+    out.print(figures)
+
+
+@app.command()
+def policies() -> None:
+    """List the deadline policies a case can be proposed under."""
+    table = Table(title="Deadline policies", show_lines=True)
+    table.add_column("id", no_wrap=True, style="bold")
+    table.add_column("v", justify="right")
+    table.add_column("name")
+    table.add_column("deadlines and rights (rule)")
+    for p in known_policies():
+        table.add_row(p.id, str(p.version), p.name, "\n".join(_policy_terms(p)))
+    Console().print(table)
+
+
+def _policy_terms(p: DeadlinePolicy) -> list[str]:
+    terms = [f"start within {p.start_within_days} d (R16)"]
+    if p.meeting_within_days is not None:
+        terms.append(f"meeting within {p.meeting_within_days} d (R17)")
+    if p.up_to_age is not None:
+        terms.append(f"applies up to {p.up_to_age} years (R03)")
+    if p.school_may_convene:
+        terms.append("school may convene (R03)")
+    if p.invitation_lead_days is not None:
+        terms.append(f"invite at least {p.invitation_lead_days} d ahead (R18)")
+    terms.append(f"discharge invitation within {p.discharge_invitation_within_days} d (R05)")
+    terms.append(f"closure documented within {p.closure_documentation_within_days} d (R31)")
+    return terms
+
+
+def main() -> None:
+    app()
