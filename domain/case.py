@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from . import deadlines as dl
-from .clock import local_date
+from .clock import STOCKHOLM, local_date
 from .commands import (
     ClosureReason,
     ConsentGiverRole,
@@ -62,6 +62,9 @@ class Stage(StrEnum):
 
 
 ENDED_STAGES = (Stage.CLOSED, Stage.DECLINED)
+
+# How far ahead of the server clock a caller's occurred_at may be (their clock may run fast).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Meeting(Frozen):
@@ -130,6 +133,19 @@ class Context:
     def on(self) -> date:
         """The day it happened in the world."""
         return local_date(self.occurred_at or self.now)
+
+    def check_occurred_at(self) -> None:
+        """What happened in the world cannot have happened after it is recorded."""
+        if self.occurred_at is not None:
+            occurred = self.occurred_at
+            if occurred.tzinfo is None:
+                occurred = occurred.replace(tzinfo=STOCKHOLM)
+            if occurred > self.now + CLOCK_SKEW:
+                raise InvalidInput(
+                    "occurred_at lies in the future; record an action once it has happened",
+                    field="occurred_at",
+                    rule="R32",
+                )
 
     def event_args(self) -> dict:
         return {
@@ -528,7 +544,8 @@ class SipCase(Aggregate):
     def may_convene(self, actor: Actor, on: date) -> bool:
         kind = actor.organisation.kind
         if kind.is_principal:
-            return True
+            # R02/R24: a principal of this case, not any municipality or region.
+            return actor.organisation.id in {p.id for p in self.principals}
         policy = self.policy
         return (
             kind is OrganisationKind.SKOLA
@@ -541,6 +558,13 @@ class SipCase(Aggregate):
         self._check_planning_open()
         if not self.may_convene(ctx.actor, ctx.on):
             kind = ctx.actor.organisation.kind.value
+            if ctx.actor.organisation.kind.is_principal:
+                raise NotAuthorised(
+                    f"{ctx.actor.organisation.id!r} is not a principal of this case "
+                    f"({self.municipality.id}, {self.region.id}); only they may convene",
+                    field="actor.organisation.id",
+                    rule="R02",
+                )
             raise NotAuthorised(
                 f"an organisation of kind {kind!r} may not convene a SIP: only a principal "
                 "(kommun or region) may, or school/preschool under Västra Götaland's agreement "
@@ -721,6 +745,13 @@ class SipCase(Aggregate):
         self._check_writes_plan(ctx.actor)
         self._require_valid_consent(ctx.on, "establishing a plan")
         meeting_on = local_date(meeting.at)
+        if ctx.on < meeting_on:
+            raise RuleViolation(
+                f"the plan is decided at the meeting on {meeting_on.isoformat()}, which has not "
+                "been held yet",
+                field="occurred_at",
+                rule="R26",
+            )
         check_plan(cmd.plan, meeting_on=meeting_on)
         revision = PlanRevision(revision=1, content=cmd.plan, decided_on=meeting_on)
         self._plan_established(

@@ -238,6 +238,7 @@ class SipLedger(Application[UUID]):
                 occurred_at=cmd.occurred_at,
             )
             try:
+                ctx.check_occurred_at()
                 case, aggregates = decide(ctx)
             except SipError:
                 # A repeated command may no longer be allowed on today's state (the case has

@@ -52,6 +52,15 @@ Egenskap: Initiering av SIP
       | regionens samordnare    |
 
   @R02
+  Scenario: En annan kommun än ärendets huvudman får inte kalla
+    Givet ett SIP-ärende för en person som är 45 år
+    Och att personen har samtyckt till informationsutbyte mellan kommunen och regionen
+    När en annan kommuns samordnare kallar till SIP-möte den 2025-03-20 och bjuder in kommunen och regionen
+    Så avvisas det med regel "R02"
+    Och felet gäller fältet "actor.organisation.id"
+    Och ärendet är aktivt
+
+  @R02
   Scenariomall: Försäkringskassan och Arbetsförmedlingen får inte kalla
     Givet ett SIP-ärende för en person som är 45 år
     Och att personen har samtyckt till informationsutbyte mellan kommunen, regionen, Försäkringskassan och Arbetsförmedlingen

@@ -69,6 +69,13 @@ Egenskap: Planen
     Så avvisas det med regel "R26"
     Och ärendet är aktivt
 
+  @R26
+  Scenario: Planen kan inte fastställas innan mötet har hållits
+    Givet att kommunens samordnare har kallat till SIP-möte den 2025-04-10 och bjudit in regionen
+    När kommunens samordnare fastställer planen
+    Så avvisas det med regel "R26"
+    Och felet gäller fältet "occurred_at"
+
   # ---- R27: SMARTa mål --------------------------------------------------------------------------
 
   @R27

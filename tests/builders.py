@@ -91,7 +91,7 @@ def invitation(org: Organisation = REGION, role: str | None = None) -> Invitatio
     )
 
 
-def convene(case_id: UUID, *, in_days: int = 10, invitations=None, **overrides) -> ConveneMeeting:
+def convene(case_id: UUID, *, in_days: int = 0, invitations=None, **overrides) -> ConveneMeeting:
     fields = dict(
         case_id=case_id,
         meeting_at=datetime.now(UTC) + timedelta(days=in_days),

@@ -53,11 +53,11 @@ def full_life() -> tuple[SipCase, list]:
         RecordReply(case_id=case.id, participant_key=b.REGION.id, reply="accepted"),
         ctx(region_actor, now),
     )
-    meeting_on = case.current_meeting.at.date()
-    case.establish_plan(b.establish(case.id, meeting_on), ctx(coordinator, now))
+    meeting_at = case.current_meeting.at
+    case.establish_plan(b.establish(case.id, meeting_at.date()), ctx(coordinator, meeting_at))
     case.issue_plan_copy(
         IssuePlanCopy(case_id=case.id, recipient_name="Kim Karlsson", recipient_role="individual"),
-        ctx(coordinator, now),
+        ctx(coordinator, meeting_at),
     )
     later = now + timedelta(days=60)
     case.record_follow_up(

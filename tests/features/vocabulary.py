@@ -50,6 +50,11 @@ ACTORS: dict[str, Actor] = {
     "skolans elevhälsa": actor(SKOLA, "sam", "Sam Svensson", "Elevhälsan"),
     "försäkringskassans handläggare": actor(FK, "fredrik", "Fredrik Fors", "Lokalkontor Borås"),
     "arbetsförmedlingens handläggare": actor(AF, "alma", "Alma Ahl", "Arbetsförmedlingen Borås"),
+    # A principal, but not one of this case's: Borås's case is not Ulricehamn's to convene.
+    "en annan kommuns samordnare": actor(
+        Organisation(id="kommun-ulricehamn", kind=OrganisationKind.KOMMUN, name="Ulricehamn"),
+        "ulla", "Ulla Ulf", "Socialtjänsten",
+    ),
 }
 
 # ---- words of the proposal (R01, R06–R08) ---------------------------------------------------

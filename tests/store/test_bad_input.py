@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -277,3 +277,17 @@ def test_forsakringskassan_may_not_convene_r02(ledger: SipLedger, store: Store) 
     assert events_of(store, case_id) == count
     # A principal may convene the same meeting.
     assert ledger.convene(command.model_copy(update={"command_id": uuid4()}), COORDINATOR)
+
+
+def test_an_action_dated_in_the_future_is_refused(ledger: SipLedger) -> None:
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    refused(
+        ledger,
+        lambda: ledger.propose(propose(occurred_at=tomorrow), COORDINATOR),
+        InvalidInput,
+        field="occurred_at",
+        rule="R32",
+    )
+    # A few seconds ahead (a caller's clock running fast) is still accepted.
+    soon = datetime.now(UTC) + timedelta(seconds=30)
+    assert ledger.propose(propose(occurred_at=soon), COORDINATOR).version == 1
