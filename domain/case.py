@@ -467,9 +467,7 @@ class SipCase(Aggregate):
         on: date,
     ) -> None:
         # A renewed consent replaces the earlier one; its expiry deadline is met by the renewal.
-        for key, state in self.deadlines.items():
-            if state.deadline.kind is DeadlineKind.CONSENT_EXPIRY and state.is_open:
-                self.deadlines[key].met_on = on
+        self._meet(DeadlineKind.CONSENT_EXPIRY, on)
         self.consents.append(consent)
         self._meet(DeadlineKind.START, on)
         if self.stage is Stage.PROPOSED:
@@ -478,7 +476,7 @@ class SipCase(Aggregate):
 
     def withdraw_consent(self, cmd: WithdrawConsent, ctx: Context) -> None:
         self._check_planning_open()
-        if self.valid_consent_on(ctx.on) is None and self.current_consent is None:
+        if self.current_consent is None:
             raise RuleViolation(
                 "there is no consent to withdraw", field="case_id", rule="R12"
             )
@@ -669,9 +667,8 @@ class SipCase(Aggregate):
         self._meet(DeadlineKind.START, on)
         self._meet(DeadlineKind.DISCHARGE_INVITATION, on)
         self._add_deadlines(deadlines)
-        for d in deadlines:
-            if d.kind is DeadlineKind.INVITATION_LEAD_TIME:
-                self.deadlines[d.key].met_on = on  # sent now: in time or late, as the dates say
+        # The invitations go out now: the lead time is met in time or late, as the dates say.
+        self._meet(DeadlineKind.INVITATION_LEAD_TIME, on)
 
     def record_reply(self, cmd: RecordReply, ctx: Context) -> None:
         self._check_planning_open()
