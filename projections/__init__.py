@@ -1,4 +1,2 @@
-"""Read models fed from the notification log (current plans, deadline dashboard, history).
-
-Nearly empty until the read-model issue: the ledger issue only needs the write side.
-"""
+"""Read models fed from the notification log: current plans, the deadline dashboard, case
+history. See runner.py for how they are fed, rebuild.py for rebuilding beside the live ones."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
@@ -67,6 +68,21 @@ class Store:
             env["AGGREGATE_CACHE_MAXSIZE"] = str(cache_size)
             env["AGGREGATE_CACHE_FASTFORWARD"] = "n"
         return env
+
+    def datastore(self, pool_size: int = 3, max_overflow: int = 5) -> PostgresDatastore:
+        """The library's connection pool on this database, for the read side."""
+        params = conninfo_to_dict(self.conninfo)
+        return PostgresDatastore(
+            dbname=str(params.get("dbname") or "postgres"),
+            host=str(params.get("host") or "localhost"),
+            port=str(params.get("port") or "5432"),
+            user=str(params.get("user") or "postgres"),
+            password=str(params.get("password") or ""),
+            schema=self.schema,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            connect_timeout=10,
+        )
 
     def ledger(
         self,

@@ -1,0 +1,319 @@
+"""The read side's record of one case: a plain JSON document folded from the case's events.
+
+Each read model keeps such a record per case (in its own table, so the models stay independent)
+and derives its rows from it. The fold mirrors what the ``SipCase`` event methods do to state
+(domain/case.py) — in particular the deadline bookkeeping: which deadlines an event meets, which
+it cancels and which it adds. The deadlines themselves are never computed here: every due date
+comes from the event, as the command computed it under its regional policy. A property test
+(tests/projections/test_rebuild_equals_live.py) checks the fold against the aggregate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from domain.clock import local_date
+
+from .events import CaseEvent, plain, unwrap
+
+Record = dict[str, Any]
+
+
+def _org(value: Any) -> dict[str, Any]:
+    org = unwrap(value)
+    return {"id": org["id"], "kind": org["kind"], "name": org["name"], "region": org["region"]}
+
+
+def _actor(value: Any) -> dict[str, Any]:
+    actor = unwrap(value)
+    org = actor["organisation"]
+    return {
+        "person_id": actor["person_id"],
+        "name": actor["name"],
+        "organisation_id": org["id"],
+        "organisation_kind": org["kind"],
+        "unit": actor["unit"],
+        "role": actor["role"],
+    }
+
+
+def _participant_key(participant: dict[str, Any]) -> str:
+    # As domain.commands.Participant.key: the organisation, or the role and name of a person.
+    org = participant.get("organisation")
+    return org["id"] if org else f"{participant['role']}:{participant['name']}"
+
+
+def _local_day(instant: str) -> str:
+    return local_date(datetime.fromisoformat(instant)).isoformat()
+
+
+# ------------------------------------------------------------------------ deadline bookkeeping
+
+
+def _add_deadlines(record: Record, deadlines: list[Any]) -> None:
+    for value in deadlines:
+        d = unwrap(value)
+        record["deadlines"][d["key"]] = {
+            "kind": d["kind"],
+            "due": d["due"],
+            "rule": d["rule"],
+            "policy_id": d["policy_id"],
+            "policy_version": d["policy_version"],
+            "responsible_organisation_id": d.get("responsible_organisation_id"),
+            "met_on": None,
+            "cancelled_on": None,
+        }
+
+
+def _is_open(deadline: dict[str, Any]) -> bool:
+    return deadline["met_on"] is None and deadline["cancelled_on"] is None
+
+
+def _meet(record: Record, kind: str, on: str) -> None:
+    for d in record["deadlines"].values():
+        if d["kind"] == kind and _is_open(d):
+            d["met_on"] = on
+
+
+def _cancel_open(record: Record, on: str) -> None:
+    for d in record["deadlines"].values():
+        if _is_open(d):
+            d["cancelled_on"] = on
+
+
+def _add_party(record: Record, organisation_id: str | None) -> None:
+    if organisation_id and organisation_id not in record["parties"]:
+        record["parties"].append(organisation_id)
+
+
+# ------------------------------------------------------------------------ one function per event
+
+
+def _proposed(e: CaseEvent) -> Record:
+    d = e.data
+    municipality, region = _org(d["municipality"]), _org(d["region"])
+    individual = unwrap(d["individual"])
+    record: Record = {
+        "case_id": str(e.case_id),
+        "stage": "proposed",
+        "policy_id": d["policy_id"],
+        "policy_version": d["policy_version"],
+        "individual": {
+            "personal_identity_number": individual["personal_identity_number"],
+            "name": individual["name"],
+            "guardians": plain(individual["guardians"]),
+        },
+        "proposed_on": e.on,
+        "proposed_by": d["proposed_by"],
+        "proposer": _actor(d["actor"]),
+        "municipality": municipality,
+        "region": region,
+        # The county the case belongs to: the municipality's (a region's id names it too).
+        "county": municipality["region"],
+        "need_assessed_by": d["need_assessed_by"],
+        "triggers": d["triggers"],
+        "presumed_need_groups": d["presumed_need_groups"],
+        "plan_type": d["plan_type"],
+        "discharge": plain(d["discharge"]),
+        "parties": [municipality["id"], region["id"]],
+        "consent": None,
+        "consents": 0,
+        "wishes_recorded": False,
+        "meeting": None,
+        "meetings": 0,
+        "first_meeting_on": None,
+        "invitations": {},
+        "contact_person": None,
+        "plan": None,
+        "follow_ups": 0,
+        "last_follow_up_on": None,
+        "plan_copies": 0,
+        "closures": {},
+        "declined_on": None,
+        "closed_on": None,
+        "corrections": 0,
+        "deadlines": {},
+    }
+    _add_deadlines(record, d["deadlines"])
+    return record
+
+
+def _declined(r: Record, e: CaseEvent) -> None:
+    r["stage"] = "declined"
+    r["declined_on"] = e.on
+    _meet(r, "start", e.on)
+    _cancel_open(r, e.on)
+
+
+def _consent_recorded(r: Record, e: CaseEvent) -> None:
+    consent = plain(e.data["consent"])
+    _meet(r, "consent_expiry", e.on)
+    r["consent"] = {
+        "number": consent["number"],
+        "givers": consent["givers"],
+        "form": consent["form"],
+        "valid_from": consent["valid_from"],
+        "valid_until": consent["valid_until"],
+        "organisation_ids": consent["organisation_ids"],
+        "approved_persons": consent["approved_persons"],
+        "withdrawn_on": consent["withdrawn_on"],
+    }
+    r["consents"] += 1
+    for org_id in consent["organisation_ids"]:
+        _add_party(r, org_id)
+    _meet(r, "start", e.on)
+    if r["stage"] == "proposed":
+        r["stage"] = "active"
+    _add_deadlines(r, e.data["deadlines"])
+
+
+def _consent_withdrawn(r: Record, e: CaseEvent) -> None:
+    r["consent"]["withdrawn_on"] = e.on
+    r["consent"]["withdrawn_by"] = e.data["withdrawn_by"]
+    r["stage"] = "closing"
+    _cancel_open(r, e.on)
+    _add_deadlines(r, e.data["deadlines"])
+
+
+def _wishes_recorded(r: Record, e: CaseEvent) -> None:
+    r["wishes_recorded"] = True
+
+
+def _meeting_convened(r: Record, e: CaseEvent) -> None:
+    meeting = plain(e.data["meeting"])
+    meeting_on = _local_day(meeting["at"])
+    r["meeting"] = {
+        "number": meeting["number"],
+        "at": meeting["at"],
+        "on": meeting_on,
+        "place": meeting["place"],
+        "invited_on": meeting["invited_on"],
+    }
+    r["meetings"] += 1
+    if r["first_meeting_on"] is None:
+        r["first_meeting_on"] = meeting_on
+    for invitation in meeting["invitations"]:
+        participant = invitation["participant"]
+        org = participant.get("organisation")
+        r["invitations"][_participant_key(participant)] = {
+            "role": participant["role"],
+            "name": participant["name"],
+            "organisation_id": org["id"] if org else None,
+            "meeting_number": meeting["number"],
+            "reply": None,
+            "comment": "",
+        }
+        _add_party(r, org["id"] if org else None)
+    r["contact_person"] = _actor(e.data["actor"])
+    if r["stage"] in ("proposed", "active"):
+        r["stage"] = "meeting_scheduled"
+    _meet(r, "start", e.on)
+    _meet(r, "discharge_invitation", e.on)
+    _add_deadlines(r, e.data["deadlines"])
+    _meet(r, "invitation_lead_time", e.on)
+
+
+def _reply_recorded(r: Record, e: CaseEvent) -> None:
+    invitation = r["invitations"][e.data["participant_key"]]
+    invitation["reply"] = e.data["reply"]
+    invitation["comment"] = e.data["comment"]
+
+
+def _revision(e: CaseEvent) -> dict[str, Any]:
+    revision = plain(e.data["revision"])
+    return {"revision": revision["revision"], "decided_on": revision["decided_on"],
+            **revision["content"]}
+
+
+def _plan_established(r: Record, e: CaseEvent) -> None:
+    r["plan"] = _revision(e)
+    r["stage"] = "plan_established"
+    _meet(r, "meeting", r["plan"]["decided_on"])
+    _add_deadlines(r, e.data["deadlines"])
+
+
+def _plan_copy_issued(r: Record, e: CaseEvent) -> None:
+    r["plan_copies"] += 1
+
+
+def _follow_up_recorded(r: Record, e: CaseEvent) -> None:
+    follow_up = unwrap(e.data["follow_up"])
+    r["follow_ups"] += 1
+    r["last_follow_up_on"] = follow_up["held_on"]
+    _meet(r, "follow_up", follow_up["held_on"])
+    _add_deadlines(r, e.data["deadlines"])
+
+
+def _plan_revised(r: Record, e: CaseEvent) -> None:
+    r["plan"] = _revision(e)
+
+
+def _closure_recorded(r: Record, e: CaseEvent) -> None:
+    closure = unwrap(e.data["closure"])
+    if r["stage"] != "closing":
+        _cancel_open(r, e.on)
+        r["stage"] = "closing"
+        _add_deadlines(r, e.data["deadlines"])
+    r["closures"][closure["organisation_id"]] = {
+        "reason": closure["reason"],
+        "on": closure["on"],
+        "by_unit": _actor(e.data["actor"])["unit"],
+    }
+    deadline = r["deadlines"].get(f"closure:{closure['organisation_id']}")
+    if deadline is not None and _is_open(deadline):
+        deadline["met_on"] = e.on
+
+
+def _closed(r: Record, e: CaseEvent) -> None:
+    r["stage"] = "closed"
+    r["closed_on"] = e.on
+    _cancel_open(r, e.on)
+
+
+def _entry_corrected(r: Record, e: CaseEvent) -> None:
+    r["corrections"] += 1
+
+
+FOLDS: dict[str, Callable[[Record, CaseEvent], None]] = {
+    "SipDeclined": _declined,
+    "ConsentRecorded": _consent_recorded,
+    "ConsentWithdrawn": _consent_withdrawn,
+    "WishesRecorded": _wishes_recorded,
+    "MeetingConvened": _meeting_convened,
+    "ReplyRecorded": _reply_recorded,
+    "PlanEstablished": _plan_established,
+    "PlanCopyIssued": _plan_copy_issued,
+    "FollowUpRecorded": _follow_up_recorded,
+    "PlanRevised": _plan_revised,
+    "ClosureRecorded": _closure_recorded,
+    "SipClosed": _closed,
+    "EntryCorrected": _entry_corrected,
+}
+
+
+class UnknownEventType(Exception):
+    """An event type this code does not know: the projection stops rather than guess."""
+
+
+def fold(record: Record | None, event: CaseEvent) -> Record:
+    """The record after ``event``; ``record`` is None before the case's first event."""
+    if event.type == "SipProposed":
+        record = _proposed(event)
+    else:
+        if record is None:
+            raise UnknownEventType(
+                f"{event.type} at notification {event.notification_id} for a case "
+                f"({event.case_id}) this model has no record of"
+            )
+        try:
+            apply = FOLDS[event.type]
+        except KeyError:
+            raise UnknownEventType(
+                f"no projection for {event.type} (notification {event.notification_id})"
+            ) from None
+        apply(record, event)
+    record["version"] = event.version
+    record["updated_at"] = event.recorded_at
+    return record

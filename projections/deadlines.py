@@ -1,0 +1,321 @@
+"""The deadline dashboard: every deadline of every case, its state as of any day, and how well
+deadlines are kept.
+
+A deadline's state depends on the day asked about, so it is computed in the query, not stored:
+met on or before that day → met in time or met late (against its due date); cancelled (the case
+ended or planning closed) → cancelled; otherwise overdue if due before that day, due soon if due
+within N days, else open. The model holds no personal data: its case record drops the
+individual and the plan text before it is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.sql import SQL, Composable, Identifier
+
+from domain.deadlines import current_policy
+
+from .case_record import Record
+from .read_model import CaseRecordModel, as_json
+
+STATES = ("open", "due_soon", "overdue", "met_in_time", "met_late", "cancelled")
+GROUPS = {
+    "organisation": "responsible_organisation_id",
+    "unit": "responsible_unit",
+    "county": "county",
+    "kind": "kind",
+}
+# Days from proposal to the first meeting, counted into these buckets (upper bounds inclusive).
+MEETING_DAY_BUCKETS = (7, 14, 21, 30, 60, 90)
+
+
+def default_due_soon_days() -> int:
+    return current_policy("national").due_soon_days
+
+
+def _responsible_unit(record: Record, organisation_id: str | None) -> str | None:
+    """The unit that answers for a deadline: the contact person's when they belong to the
+    responsible organisation, else the proposer's, else none is known."""
+    for actor in (record["contact_person"], record["proposer"]):
+        if actor and actor["organisation_id"] == organisation_id:
+            return actor["unit"]
+    return None
+
+
+class DeadlineDashboard(CaseRecordModel):
+    name = "deadlines"
+    schema_version = 1
+    tables = ("rm_deadline_cases", "rm_deadlines")
+    record_columns = (
+        "case_id", "version", "stage", "municipality_id", "region_id", "county",
+        "proposed_on", "first_meeting_on", "record",
+    )
+    deadline_columns = (
+        "case_id", "key", "kind", "rule", "due", "policy_id", "policy_version",
+        "responsible_organisation_id", "responsible_unit", "municipality_id", "region_id",
+        "county", "met_on", "cancelled_on",
+    )
+
+    def create_statements(self) -> list[Composable]:
+        cases, deadlines = self.table("rm_deadline_cases"), self.table("rm_deadlines")
+        open_only = SQL("WHERE met_on IS NULL AND cancelled_on IS NULL")
+        return [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "case_id uuid PRIMARY KEY, version int NOT NULL, stage text NOT NULL, "
+                "municipality_id text NOT NULL, region_id text NOT NULL, county text NOT NULL, "
+                "proposed_on date NOT NULL, first_meeting_on date, record jsonb NOT NULL)"
+            ).format(cases),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, first_meeting_on)").format(
+                self.index_name("cases_county"), cases),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (municipality_id, first_meeting_on)").format(
+                self.index_name("cases_municipality"), cases),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "case_id uuid NOT NULL, key text NOT NULL, kind text NOT NULL, "
+                "rule text NOT NULL, due date NOT NULL, policy_id text NOT NULL, "
+                "policy_version int NOT NULL, responsible_organisation_id text, "
+                "responsible_unit text, municipality_id text NOT NULL, region_id text NOT NULL, "
+                "county text NOT NULL, met_on date, cancelled_on date, "
+                "PRIMARY KEY (case_id, key))"
+            ).format(deadlines),
+            # Open deadlines are what a dashboard asks for most; these stay small.
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_organisation_id, due) {}").format(
+                self.index_name("open_org"), deadlines, open_only),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_unit, due) {}").format(
+                self.index_name("open_unit"), deadlines, open_only),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, due) {}").format(
+                self.index_name("open_county"), deadlines, open_only),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (due) {}").format(
+                self.index_name("open_due"), deadlines, open_only),
+            # Adherence statistics read every deadline of an organisation or county by due date.
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_organisation_id, due)").format(
+                self.index_name("org_due"), deadlines),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, due)").format(
+                self.index_name("county_due"), deadlines),
+        ]
+
+    def record_row(self, record: Record) -> Sequence[Any]:
+        # Only what the fold needs later: no personal data, no plan text.
+        slim = {k: v for k, v in record.items() if k not in ("individual", "plan", "discharge")}
+        slim["individual"] = None
+        slim["plan"] = None
+        slim["discharge"] = None
+        return (
+            record["case_id"], record["version"], record["stage"], record["municipality"]["id"],
+            record["region"]["id"], record["county"], record["proposed_on"],
+            record["first_meeting_on"], as_json(slim),
+        )
+
+    def write_derived(self, curs: Cursor[Any], records: Sequence[Record]) -> None:
+        columns = SQL(", ").join(Identifier(c) for c in self.deadline_columns)
+        with curs.copy(
+            SQL("COPY {} ({}) FROM STDIN").format(self.table("rm_deadlines"), columns)
+        ) as copy:
+            for r in records:
+                for key, d in r["deadlines"].items():
+                    org = d["responsible_organisation_id"]
+                    copy.write_row((
+                        r["case_id"], key, d["kind"], d["rule"], d["due"], d["policy_id"],
+                        d["policy_version"], org, _responsible_unit(r, org),
+                        r["municipality"]["id"], r["region"]["id"], r["county"], d["met_on"],
+                        d["cancelled_on"],
+                    ))
+
+
+# ------------------------------------------------------------------------ queries
+
+# The state of a deadline as of %(as_of)s, due soon meaning due by %(soon)s.
+STATE_SQL = SQL(
+    "CASE "
+    "WHEN met_on IS NOT NULL AND met_on <= %(as_of)s THEN "
+    "  CASE WHEN met_on <= due THEN 'met_in_time' ELSE 'met_late' END "
+    "WHEN cancelled_on IS NOT NULL AND cancelled_on <= %(as_of)s THEN 'cancelled' "
+    "WHEN due < %(as_of)s THEN 'overdue' "
+    "WHEN due <= %(soon)s THEN 'due_soon' "
+    "ELSE 'open' END"
+)
+
+
+def _filters(
+    organisation_id: str | None, unit: str | None, county: str | None, kind: str | None
+) -> tuple[list[Composable], dict[str, Any]]:
+    conditions: list[Composable] = []
+    params: dict[str, Any] = {}
+    for column, value in (
+        ("responsible_organisation_id", organisation_id),
+        ("responsible_unit", unit),
+        ("county", county),
+        ("kind", kind),
+    ):
+        if value is not None:
+            conditions.append(SQL("{} = %({})s").format(Identifier(column), SQL(column)))
+            params[column] = value
+    return conditions, params
+
+
+def _where(conditions: list[Composable]) -> Composable:
+    return SQL(" WHERE ") + SQL(" AND ").join(conditions) if conditions else SQL("")
+
+
+def _table(schema: str, base: str) -> Composable:
+    return SQL("{}.{}").format(Identifier(schema), Identifier(base))
+
+
+def pending_deadlines(
+    curs: Cursor[Any],
+    schema: str,
+    *,
+    as_of: date,
+    within_days: int | None = None,
+    organisation_id: str | None = None,
+    unit: str | None = None,
+    county: str | None = None,
+    kind: str | None = None,
+    overdue_only: bool = False,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Deadlines overdue, or due within ``within_days``, as of ``as_of``; most overdue first.
+
+    A deadline met or cancelled after ``as_of`` counts as still pending on that day.
+    """
+    soon = as_of + timedelta(days=default_due_soon_days() if within_days is None else within_days)
+    conditions, params = _filters(organisation_id, unit, county, kind)
+    # Pending on as_of: not met and not cancelled by then.
+    conditions.append(SQL("(met_on IS NULL OR met_on > %(as_of)s)"))
+    conditions.append(SQL("(cancelled_on IS NULL OR cancelled_on > %(as_of)s)"))
+    conditions.append(SQL("due < %(as_of)s") if overdue_only else SQL("due <= %(soon)s"))
+    params.update(as_of=as_of, soon=soon, limit=limit)
+    curs.execute(
+        SQL(
+            "SELECT case_id, key, kind, rule, due, responsible_organisation_id, "
+            "responsible_unit, county, policy_id, {state} AS state, "
+            "%(as_of)s::date - due AS days_overdue FROM {table}{where} "
+            "ORDER BY due, case_id, key LIMIT %(limit)s"
+        ).format(state=STATE_SQL, table=_table(schema, "rm_deadlines"), where=_where(conditions)),
+        params,
+    )
+    return [dict(row) for row in curs.fetchall()]
+
+
+def deadline_counts(
+    curs: Cursor[Any],
+    schema: str,
+    *,
+    as_of: date,
+    within_days: int | None = None,
+    group_by: str = "kind",
+    organisation_id: str | None = None,
+    unit: str | None = None,
+    county: str | None = None,
+    kind: str | None = None,
+) -> dict[str, dict[str, int]]:
+    """How many deadlines are in each state as of ``as_of``, per organisation, unit, county or
+    kind: ``{group: {state: count}}``."""
+    if group_by not in GROUPS:
+        raise ValueError(f"group_by must be one of {', '.join(GROUPS)}")
+    soon = as_of + timedelta(days=default_due_soon_days() if within_days is None else within_days)
+    conditions, params = _filters(organisation_id, unit, county, kind)
+    params.update(as_of=as_of, soon=soon)
+    curs.execute(
+        SQL(
+            "SELECT {group} AS grp, {state} AS state, count(*) AS n FROM {table}{where} "
+            "GROUP BY 1, 2"
+        ).format(
+            group=Identifier(GROUPS[group_by]), state=STATE_SQL,
+            table=_table(schema, "rm_deadlines"), where=_where(conditions),
+        ),
+        params,
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for row in curs.fetchall():
+        group = counts.setdefault(row["grp"] or "", dict.fromkeys(STATES, 0))
+        group[row["state"]] = row["n"]
+    return counts
+
+
+def adherence_by_month(
+    curs: Cursor[Any],
+    schema: str,
+    *,
+    as_of: date,
+    since: date,
+    organisation_id: str | None = None,
+    unit: str | None = None,
+    county: str | None = None,
+    kind: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per month of the due date (from ``since`` up to ``as_of``): how many deadlines fell due,
+    how many were met in time, met late, or are still unmet, and the share met in time.
+    Cancelled deadlines are left out: nobody owed them any more."""
+    conditions, params = _filters(organisation_id, unit, county, kind)
+    conditions.append(SQL("due >= %(since)s AND due < %(as_of)s"))
+    conditions.append(SQL("(cancelled_on IS NULL OR cancelled_on > due)"))
+    params.update(as_of=as_of, since=since)
+    curs.execute(
+        SQL(
+            "SELECT to_char(due, 'YYYY-MM') AS month, count(*) AS due, "
+            "count(*) FILTER (WHERE met_on <= due) AS met_in_time, "
+            "count(*) FILTER (WHERE met_on > due AND met_on <= %(as_of)s) AS met_late, "
+            "count(*) FILTER (WHERE met_on IS NULL OR met_on > %(as_of)s) AS unmet "
+            "FROM {table}{where} GROUP BY 1 ORDER BY 1"
+        ).format(table=_table(schema, "rm_deadlines"), where=_where(conditions)),
+        params,
+    )
+    months = []
+    for row in curs.fetchall():
+        month = dict(row)
+        month["share_met_in_time"] = round(month["met_in_time"] / month["due"], 4)
+        months.append(month)
+    return months
+
+
+def days_to_first_meeting(
+    curs: Cursor[Any],
+    schema: str,
+    *,
+    since: date | None = None,
+    municipality_id: str | None = None,
+    county: str | None = None,
+) -> dict[str, Any]:
+    """The distribution of days from proposal to the first meeting, over cases that have one:
+    counts per bucket, the median and the 90th percentile."""
+    conditions: list[Composable] = [SQL("first_meeting_on IS NOT NULL")]
+    params: dict[str, Any] = {}
+    if since is not None:
+        conditions.append(SQL("proposed_on >= %(since)s"))
+        params["since"] = since
+    if municipality_id is not None:
+        conditions.append(SQL("municipality_id = %(municipality_id)s"))
+        params["municipality_id"] = municipality_id
+    if county is not None:
+        conditions.append(SQL("county = %(county)s"))
+        params["county"] = county
+    buckets = SQL(", ").join(
+        SQL("count(*) FILTER (WHERE d <= {}) AS {}").format(n, Identifier(f"le_{n}"))
+        for n in MEETING_DAY_BUCKETS
+    )
+    curs.execute(
+        SQL(
+            "SELECT count(*) AS cases, {buckets}, "
+            "percentile_disc(0.5) WITHIN GROUP (ORDER BY d) AS median_days, "
+            "percentile_disc(0.9) WITHIN GROUP (ORDER BY d) AS p90_days "
+            "FROM (SELECT first_meeting_on - proposed_on AS d FROM {table}{where}) AS days"
+        ).format(buckets=buckets, table=_table(schema, "rm_deadline_cases"),
+                 where=_where(conditions)),
+        params,
+    )
+    row = dict(curs.fetchone())
+    cumulative = [row.pop(f"le_{n}") for n in MEETING_DAY_BUCKETS]
+    previous, histogram = 0, {}
+    low = 0
+    for n, total in zip(MEETING_DAY_BUCKETS, cumulative, strict=True):
+        histogram[f"{low}-{n}"] = total - previous
+        previous, low = total, n + 1
+    histogram[f">{MEETING_DAY_BUCKETS[-1]}"] = row["cases"] - previous
+    return {"cases": row["cases"], "median_days": row["median_days"],
+            "p90_days": row["p90_days"], "histogram": histogram}

@@ -1,0 +1,79 @@
+"""Events as the read side sees them: the stored JSON, decoded once, without the domain classes.
+
+A read model needs a handful of fields from each event, thousands of times a second during a
+catch-up. Rebuilding the domain event objects through the library's mapper costs about 43 µs per
+event here (pydantic validation of every nested value), the JSON alone about 4 µs with orjson.
+So the projections read the stored state directly. Its shape is the library's JSON transcoding:
+values of registered types are wrapped as ``{"_type_": name, "_data_": value}``; ``plain`` strips
+those wrappers where a projection needs the value. Dates and instants stay ISO strings, which is
+also what PostgreSQL takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+# Topics of the case aggregate's events: "domain.case:SipCase.ConsentRecorded".
+CASE_TOPIC_PREFIX = "domain.case:SipCase."
+
+
+def plain(value: Any) -> Any:
+    """The value inside a transcoding wrapper (recursively), or the value itself."""
+    if type(value) is dict:
+        if "_type_" in value:
+            return plain(value["_data_"])
+        return {k: plain(v) for k, v in value.items()}
+    if type(value) is list:
+        return [plain(v) for v in value]
+    return value
+
+
+def unwrap(value: Any) -> Any:
+    """One level of transcoding wrapper off, cheaply (the common case in the projections)."""
+    if type(value) is dict and "_type_" in value:
+        return value["_data_"]
+    return value
+
+
+@dataclass(slots=True)
+class CaseEvent:
+    """One recorded event of a SIP case: where it is in the log and what it says."""
+
+    notification_id: int
+    case_id: UUID
+    version: int
+    type: str  # the event's class name: "SipProposed", "ConsentRecorded", ...
+    data: dict[str, Any]
+
+    @property
+    def recorded_at(self) -> str:
+        return self.data["timestamp"]["_data_"]
+
+    @property
+    def on(self) -> str:
+        return self.data["on"]["_data_"]
+
+    @property
+    def occurred_at(self) -> str | None:
+        return unwrap(self.data.get("occurred_at"))
+
+    @property
+    def actor(self) -> dict[str, Any]:
+        return self.data["actor"]["_data_"]
+
+
+def decode(notification_id: int, originator_id: UUID, version: int, topic: str, state: bytes):
+    """A CaseEvent, or None for events of other aggregates (the individuals' registers)."""
+    if not topic.startswith(CASE_TOPIC_PREFIX):
+        return None
+    return CaseEvent(
+        notification_id=notification_id,
+        case_id=originator_id,
+        version=version,
+        type=topic[len(CASE_TOPIC_PREFIX):],
+        data=orjson.loads(state),
+    )

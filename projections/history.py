@@ -1,0 +1,183 @@
+"""Case history: every event of a case in order, with who, when, and a one-line summary; and the
+index from recording time to version that answers "the case as it stood at instant T".
+
+The summary is for a reader scanning a timeline, so it carries no personal data: participants
+who are persons are named by their role, free text (notes, reasons) is left out. The full event
+is always in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor
+from psycopg.sql import SQL, Composable, Identifier
+
+from .events import CaseEvent, unwrap
+from .read_model import ReadModel
+
+
+def _deadline_due(e: CaseEvent, kind: str) -> str | None:
+    for value in e.data.get("deadlines", ()):
+        d = unwrap(value)
+        if d["kind"] == kind:
+            return d["due"]
+    return None
+
+
+def _proposed(e: CaseEvent) -> str:
+    d = e.data
+    text = f"SIP proposed ({d['plan_type']}, by {d['proposed_by'].replace('_', ' ')})"
+    if d.get("discharge"):
+        text += " at discharge from inpatient care"
+    if due := _deadline_due(e, "start"):
+        text += f"; start due {due}"
+    return text
+
+
+def _consent(e: CaseEvent) -> str:
+    c = unwrap(e.data["consent"])
+    givers = ", ".join(sorted({g["role"] for g in c["givers"]}))
+    return (
+        f"Consent {c['number']} recorded ({c['form']}, given by {givers}), valid "
+        f"{c['valid_from']} to {c['valid_until']} for {len(c['organisation_ids'])} organisations"
+    )
+
+
+def _meeting(e: CaseEvent) -> str:
+    m = unwrap(e.data["meeting"])
+    return (
+        f"Meeting {m['number']} convened for {m['at'][:16].replace('T', ' ')}, "
+        f"{len(m['invitations'])} invited"
+    )
+
+
+def _reply(e: CaseEvent) -> str:
+    key = e.data["participant_key"]
+    who = key.split(":", 1)[0] if ":" in key else key  # a person by role, an organisation by id
+    return f"Reply from {who}: {e.data['reply']}"
+
+
+def _plan(e: CaseEvent, verb: str) -> str:
+    r = unwrap(e.data["revision"])
+    content = r["content"]
+    return (
+        f"Plan {verb} (revision {r['revision']}, decided {r['decided_on']}): "
+        f"{len(content['needs'])} needs, {len(content['goals'])} goals, "
+        f"{len(content['interventions'])} interventions; follow-up by {content['follow_up_date']}"
+    )
+
+
+def _follow_up(e: CaseEvent) -> str:
+    f = unwrap(e.data["follow_up"])
+    return f"Follow-up held {f['held_on']}; next follow-up by {f['next_follow_up_date']}"
+
+
+def _closure(e: CaseEvent) -> str:
+    c = unwrap(e.data["closure"])
+    return f"Closure documented by {c['organisation_id']} ({c['reason'].replace('_', ' ')})"
+
+
+SUMMARIES: dict[str, Callable[[CaseEvent], str]] = {
+    "SipProposed": _proposed,
+    "SipDeclined": lambda e: f"SIP declined by the {e.data['declined_by']}",
+    "ConsentRecorded": _consent,
+    "ConsentWithdrawn": lambda e: (
+        f"Consent withdrawn by the {e.data['withdrawn_by']}; planning closes"
+    ),
+    "WishesRecorded": lambda e: "The individual's wishes for the plan recorded",
+    "MeetingConvened": _meeting,
+    "ReplyRecorded": _reply,
+    "PlanEstablished": lambda e: _plan(e, "established"),
+    "PlanCopyIssued": lambda e: (
+        f"Copy of plan revision {e.data['revision']} issued to the {e.data['recipient_role']}"
+    ),
+    "FollowUpRecorded": _follow_up,
+    "PlanRevised": lambda e: _plan(e, "revised"),
+    "ClosureRecorded": _closure,
+    "SipClosed": lambda e: "SIP closed: every principal has documented closure",
+    "EntryCorrected": lambda e: (
+        f"Entry {unwrap(e.data['correction'])['corrects_version']} corrected"
+    ),
+}
+
+
+def summarise(e: CaseEvent) -> str:
+    summary = SUMMARIES.get(e.type)
+    return summary(e) if summary else e.type
+
+
+class CaseHistory(ReadModel):
+    name = "history"
+    schema_version = 1
+    tables = ("rm_case_history",)
+    columns = (
+        "case_id", "version", "notification_id", "event_type", "recorded_at", "occurred_at",
+        "on_day", "actor_person_id", "actor_organisation_id", "actor_organisation_kind",
+        "actor_unit", "actor_role", "command_id", "summary",
+    )
+
+    def create_statements(self) -> list[Composable]:
+        t = self.table("rm_case_history")
+        return [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "case_id uuid NOT NULL, version int NOT NULL, notification_id bigint NOT NULL, "
+                "event_type text NOT NULL, recorded_at timestamptz NOT NULL, "
+                "occurred_at timestamptz, on_day date NOT NULL, actor_person_id text NOT NULL, "
+                "actor_organisation_id text NOT NULL, actor_organisation_kind text NOT NULL, "
+                "actor_unit text NOT NULL, actor_role text NOT NULL, command_id uuid NOT NULL, "
+                "summary text NOT NULL, PRIMARY KEY (case_id, version))"
+            ).format(t),
+            # Recording time to version, for the state of a case as of an instant.
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (case_id, recorded_at)").format(
+                self.index_name("recorded"), t),
+        ]
+
+    def apply(self, curs: Cursor[Any], events: Sequence[CaseEvent]) -> None:
+        columns = SQL(", ").join(Identifier(c) for c in self.columns)
+        with curs.copy(
+            SQL("COPY {} ({}) FROM STDIN").format(self.table("rm_case_history"), columns)
+        ) as copy:
+            for e in events:
+                actor = e.actor
+                org = actor["organisation"]
+                copy.write_row((
+                    e.case_id, e.version, e.notification_id, e.type, e.recorded_at,
+                    e.occurred_at, e.on, actor["person_id"], org["id"], org["kind"],
+                    actor["unit"], actor["role"], unwrap(e.data["command_id"]), summarise(e),
+                ))
+
+
+# ------------------------------------------------------------------------ queries
+
+
+def _table(schema: str) -> Composable:
+    return SQL("{}.{}").format(Identifier(schema), Identifier("rm_case_history"))
+
+
+def case_history(curs: Cursor[Any], schema: str, case_id: UUID) -> list[dict[str, Any]]:
+    """Every event of the case in order (by version)."""
+    curs.execute(
+        SQL(
+            "SELECT version, notification_id, event_type, recorded_at, occurred_at, on_day, "
+            "actor_person_id, actor_organisation_id, actor_organisation_kind, actor_unit, "
+            "actor_role, command_id, summary FROM {} WHERE case_id = %s ORDER BY version"
+        ).format(_table(schema)),
+        (case_id,),
+    )
+    return [dict(row) for row in curs.fetchall()]
+
+
+def version_at(curs: Cursor[Any], schema: str, case_id: UUID, instant: datetime) -> int | None:
+    """The case's version as recorded at ``instant`` (None: the case did not exist yet)."""
+    curs.execute(
+        SQL("SELECT max(version) AS version FROM {} WHERE case_id = %s AND recorded_at <= %s")
+        .format(_table(schema)),
+        (case_id, instant),
+    )
+    row = curs.fetchone()
+    return row["version"] if row else None

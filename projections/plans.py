@@ -1,0 +1,119 @@
+"""Current plans: one row per case with where it stands and its current plan.
+
+The row holds the whole case record (stage, parties, consent, meeting and replies, the current
+plan revision, closure per principal) as JSON, and beside it the columns the lists filter on:
+organisation, unit and stage. ``parties`` is every organisation that is party to the case (the
+principals, those within the consent, those invited); ``units`` every unit that has acted in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import orjson
+from psycopg import Cursor
+from psycopg.sql import SQL, Composable
+
+from .case_record import Record
+from .read_model import CaseRecordModel, as_json
+
+
+def _units(record: Record) -> list[str]:
+    units = {record["proposer"]["unit"]}
+    if record["contact_person"]:
+        units.add(record["contact_person"]["unit"])
+    units.update(c["by_unit"] for c in record["closures"].values())
+    return sorted(u for u in units if u)
+
+
+class CurrentPlans(CaseRecordModel):
+    name = "plans"
+    schema_version = 1
+    tables = ("rm_case_plans",)
+    record_columns = (
+        "case_id", "version", "stage", "municipality_id", "region_id", "county",
+        "parties", "units", "proposed_on", "updated_at", "record",
+    )
+
+    def create_statements(self) -> list[Composable]:
+        t = self.table("rm_case_plans")
+        return [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "case_id uuid PRIMARY KEY, version int NOT NULL, stage text NOT NULL, "
+                "municipality_id text NOT NULL, region_id text NOT NULL, county text NOT NULL, "
+                "parties text[] NOT NULL, units text[] NOT NULL, proposed_on date NOT NULL, "
+                "updated_at timestamptz NOT NULL, record jsonb NOT NULL)"
+            ).format(t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (parties)").format(
+                self.index_name("parties"), t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (units)").format(
+                self.index_name("units"), t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (stage)").format(
+                self.index_name("stage"), t),
+        ]
+
+    def record_row(self, record: Record) -> Sequence[Any]:
+        return (
+            record["case_id"], record["version"], record["stage"],
+            record["municipality"]["id"], record["region"]["id"], record["county"],
+            record["parties"], _units(record), record["proposed_on"], record["updated_at"],
+            as_json(record),
+        )
+
+
+# ------------------------------------------------------------------------ queries
+
+
+def current_plan(curs: Cursor[Any], schema: str, case_id: UUID) -> Record | None:
+    """The case record of one case, or None if the model has not seen it."""
+    curs.execute(
+        SQL("SELECT record FROM {} WHERE case_id = %s").format(CurrentPlans(schema).table(
+            "rm_case_plans")),
+        (case_id,),
+    )
+    row = curs.fetchone()
+    if row is None:
+        return None
+    record = row["record"] if isinstance(row, dict) else row[0]
+    return orjson.loads(record) if isinstance(record, str | bytes) else record
+
+
+def list_cases(
+    curs: Cursor[Any],
+    schema: str,
+    *,
+    organisation_id: str | None = None,
+    unit: str | None = None,
+    stage: str | None = None,
+    limit: int = 100,
+    after: UUID | None = None,
+) -> list[dict[str, Any]]:
+    """Cases by organisation (any party), unit and stage; no personal data in the rows.
+
+    Ordered by case id and paged with ``after`` (the last case id of the previous page).
+    """
+    conditions, params = [], []
+    if organisation_id is not None:
+        conditions.append(SQL("parties @> ARRAY[%s]::text[]"))
+        params.append(organisation_id)
+    if unit is not None:
+        conditions.append(SQL("units @> ARRAY[%s]::text[]"))
+        params.append(unit)
+    if stage is not None:
+        conditions.append(SQL("stage = %s"))
+        params.append(stage)
+    if after is not None:
+        conditions.append(SQL("case_id > %s"))
+        params.append(after)
+    where = SQL(" WHERE ") + SQL(" AND ").join(conditions) if conditions else SQL("")
+    curs.execute(
+        SQL(
+            "SELECT case_id, version, stage, municipality_id, region_id, county, parties, units, "
+            "proposed_on, updated_at FROM {}{} ORDER BY case_id LIMIT %s"
+        ).format(CurrentPlans(schema).table("rm_case_plans"), where),
+        (*params, limit),
+    )
+    return [dict(row) for row in curs.fetchall()]

@@ -1,0 +1,114 @@
+"""What every read model is: tables of its own, a name to track its position by, and a way to
+apply a batch of events inside the runner's transaction.
+
+A model is bound to a *table set*: the live one (``suffix=""``) or one being rebuilt beside it
+(``suffix="__next"``), whose tables are swapped in when the rebuild has caught up
+(projections/rebuild.py). Models write their SQL through ``self.table(...)``, so the same code
+fills either set.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+import orjson
+from psycopg import Cursor
+from psycopg.sql import SQL, Composable, Identifier
+
+from .case_record import Record, fold
+from .events import CaseEvent
+
+NEXT_SUFFIX = "__next"
+
+
+class ReadModel(ABC):
+    name: ClassVar[str]
+    # Bumped when the tables' shape or the fold changes; `projections status` then says that
+    # the model needs a rebuild.
+    schema_version: ClassVar[int] = 1
+    tables: ClassVar[tuple[str, ...]]
+
+    def __init__(self, schema: str, suffix: str = "") -> None:
+        self.schema = schema
+        self.suffix = suffix
+
+    @property
+    def tracking_name(self) -> str:
+        return self.name + self.suffix
+
+    def table(self, base: str) -> Composable:
+        return SQL("{}.{}").format(Identifier(self.schema), Identifier(base + self.suffix))
+
+    def index_name(self, part: str) -> Identifier:
+        # Named after the table set, so a swap can give the rebuilt indexes the live names.
+        return Identifier(f"rm_{self.name}_{part}{self.suffix}")
+
+    def table_names(self) -> list[str]:
+        return [base + self.suffix for base in self.tables]
+
+    def beside(self) -> ReadModel:
+        """The same model over the table set a rebuild fills."""
+        return type(self)(self.schema, NEXT_SUFFIX)
+
+    @abstractmethod
+    def create_statements(self) -> list[Composable]:
+        """CREATE TABLE / INDEX IF NOT EXISTS for this table set."""
+
+    @abstractmethod
+    def apply(self, curs: Cursor[Any], events: Sequence[CaseEvent]) -> None:
+        """Apply ``events`` (in log order) inside the caller's transaction."""
+
+
+class CaseRecordModel(ReadModel):
+    """A model that keeps a case record (projections/case_record.py) per case, in its first
+    table's ``record`` column, and derives the rest of its rows from it.
+
+    A batch loads the records of the cases it touches in one query, folds the events, and
+    replaces those cases' rows: delete, then COPY. During a catch-up most cases are new, so the
+    delete finds little; a live batch replaces the one or two cases it touched.
+    """
+
+    record_columns: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def record_row(self, record: Record) -> Sequence[Any]:
+        """The row of the record table for ``record``, in ``record_columns`` order."""
+
+    def apply(self, curs: Cursor[Any], events: Sequence[CaseEvent]) -> None:
+        touched: dict[UUID, Record | None] = {}
+        for e in events:
+            touched.setdefault(e.case_id, None)
+        known = [case_id for case_id, _ in touched.items()]
+        curs.execute(
+            SQL("SELECT case_id, record FROM {} WHERE case_id = ANY(%s)").format(
+                self.table(self.tables[0])
+            ),
+            (known,),
+        )
+        for row in curs.fetchall():
+            case_id, record = (row["case_id"], row["record"]) if isinstance(row, dict) else row
+            touched[case_id] = orjson.loads(record) if isinstance(record, str | bytes) else record
+        for e in events:
+            touched[e.case_id] = fold(touched[e.case_id], e)
+        records = [r for r in touched.values() if r is not None]
+        for base in self.tables:
+            curs.execute(
+                SQL("DELETE FROM {} WHERE case_id = ANY(%s)").format(self.table(base)), (known,)
+            )
+        columns = SQL(", ").join(Identifier(c) for c in self.record_columns)
+        with curs.copy(
+            SQL("COPY {} ({}) FROM STDIN").format(self.table(self.tables[0]), columns)
+        ) as copy:
+            for record in records:
+                copy.write_row(self.record_row(record))
+        self.write_derived(curs, records)
+
+    def write_derived(self, curs: Cursor[Any], records: Sequence[Record]) -> None:
+        """Rows of the model's other tables, derived from the records (already deleted)."""
+
+
+def as_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
