@@ -16,6 +16,9 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
+from domain.case import SipCase
+from domain.ledger import SipLedger
+
 from .events import CaseEvent, unwrap
 from .read_model import ReadModel
 
@@ -181,3 +184,15 @@ def version_at(curs: Cursor[Any], schema: str, case_id: UUID, instant: datetime)
     )
     row = curs.fetchone()
     return row["version"] if row else None
+
+
+def case_as_of(
+    ledger: SipLedger, curs: Cursor[Any], schema: str, case_id: UUID, instant: datetime
+) -> SipCase | None:
+    """The case as it stood at ``instant``: the history's index gives the version recorded by
+    then, the library's repository replays the case's events up to it. None if the case did not
+    exist yet."""
+    version = version_at(curs, schema, case_id, instant)
+    if version is None:
+        return None
+    return ledger.get_case(case_id, version=version)
