@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.clock import local_date
 
-from .events import CaseEvent, plain, unwrap
+from .events import CaseEvent, unwrap
 
 Record = dict[str, Any]
 
@@ -103,7 +103,7 @@ def _proposed(e: CaseEvent) -> Record:
         "individual": {
             "personal_identity_number": individual["personal_identity_number"],
             "name": individual["name"],
-            "guardians": plain(individual["guardians"]),
+            "guardians": individual["guardians"],
         },
         "proposed_on": e.on,
         "proposed_by": d["proposed_by"],
@@ -116,7 +116,7 @@ def _proposed(e: CaseEvent) -> Record:
         "triggers": d["triggers"],
         "presumed_need_groups": d["presumed_need_groups"],
         "plan_type": d["plan_type"],
-        "discharge": plain(d["discharge"]),
+        "discharge": unwrap(d["discharge"]),
         "parties": [municipality["id"], region["id"]],
         "consent": None,
         "consents": 0,
@@ -148,7 +148,7 @@ def _declined(r: Record, e: CaseEvent) -> None:
 
 
 def _consent_recorded(r: Record, e: CaseEvent) -> None:
-    consent = plain(e.data["consent"])
+    consent = dict(unwrap(e.data["consent"]))
     _meet(r, "consent_expiry", e.on)
     r["consent"] = {
         "number": consent["number"],
@@ -182,7 +182,7 @@ def _wishes_recorded(r: Record, e: CaseEvent) -> None:
 
 
 def _meeting_convened(r: Record, e: CaseEvent) -> None:
-    meeting = plain(e.data["meeting"])
+    meeting = unwrap(e.data["meeting"])
     meeting_on = _local_day(meeting["at"])
     r["meeting"] = {
         "number": meeting["number"],
@@ -222,7 +222,7 @@ def _reply_recorded(r: Record, e: CaseEvent) -> None:
 
 
 def _revision(e: CaseEvent) -> dict[str, Any]:
-    revision = plain(e.data["revision"])
+    revision = unwrap(e.data["revision"])
     return {"revision": revision["revision"], "decided_on": revision["decided_on"],
             **revision["content"]}
 

@@ -68,7 +68,7 @@ class DeadlineDashboard(CaseRecordModel):
                 "CREATE TABLE IF NOT EXISTS {} ("
                 "case_id uuid PRIMARY KEY, version int NOT NULL, stage text NOT NULL, "
                 "municipality_id text NOT NULL, region_id text NOT NULL, county text NOT NULL, "
-                "proposed_on date NOT NULL, first_meeting_on date, record jsonb NOT NULL)"
+                "proposed_on date NOT NULL, first_meeting_on date, record json NOT NULL)"
             ).format(cases),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, first_meeting_on)").format(
                 self.index_name("cases_county"), cases),
@@ -90,8 +90,6 @@ class DeadlineDashboard(CaseRecordModel):
                 self.index_name("open_unit"), deadlines, open_only),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, due) {}").format(
                 self.index_name("open_county"), deadlines, open_only),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (due) {}").format(
-                self.index_name("open_due"), deadlines, open_only),
             # Adherence statistics read every deadline of an organisation or county by due date.
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_organisation_id, due)").format(
                 self.index_name("org_due"), deadlines),

@@ -4,9 +4,10 @@ A read model needs a handful of fields from each event, thousands of times a sec
 catch-up. Rebuilding the domain event objects through the library's mapper costs about 43 µs per
 event here (pydantic validation of every nested value), the JSON alone about 4 µs with orjson.
 So the projections read the stored state directly. Its shape is the library's JSON transcoding:
-values of registered types are wrapped as ``{"_type_": name, "_data_": value}``; ``plain`` strips
-those wrappers where a projection needs the value. Dates and instants stay ISO strings, which is
-also what PostgreSQL takes.
+an event's attributes of registered types are wrapped as ``{"_type_": name, "_data_": value}``
+(``unwrap`` takes the value out); what is inside a wrapped pydantic value is plain JSON
+(``model_dump(mode="json")``, domain/transcodings.py). Dates and instants stay ISO strings, which
+is also what PostgreSQL takes.
 """
 
 from __future__ import annotations
@@ -21,19 +22,8 @@ import orjson
 CASE_TOPIC_PREFIX = "domain.case:SipCase."
 
 
-def plain(value: Any) -> Any:
-    """The value inside a transcoding wrapper (recursively), or the value itself."""
-    if type(value) is dict:
-        if "_type_" in value:
-            return plain(value["_data_"])
-        return {k: plain(v) for k, v in value.items()}
-    if type(value) is list:
-        return [plain(v) for v in value]
-    return value
-
-
 def unwrap(value: Any) -> Any:
-    """One level of transcoding wrapper off, cheaply (the common case in the projections)."""
+    """The value inside a transcoding wrapper, or the value itself."""
     if type(value) is dict and "_type_" in value:
         return value["_data_"]
     return value

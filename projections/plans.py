@@ -45,7 +45,7 @@ class CurrentPlans(CaseRecordModel):
                 "case_id uuid PRIMARY KEY, version int NOT NULL, stage text NOT NULL, "
                 "municipality_id text NOT NULL, region_id text NOT NULL, county text NOT NULL, "
                 "parties text[] NOT NULL, units text[] NOT NULL, proposed_on date NOT NULL, "
-                "updated_at timestamptz NOT NULL, record jsonb NOT NULL)"
+                "updated_at timestamptz NOT NULL, record json NOT NULL)"
             ).format(t),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (parties)").format(
                 self.index_name("parties"), t),

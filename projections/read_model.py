@@ -58,8 +58,15 @@ class ReadModel(ABC):
         """CREATE TABLE / INDEX IF NOT EXISTS for this table set."""
 
     @abstractmethod
-    def apply(self, curs: Cursor[Any], events: Sequence[CaseEvent]) -> None:
-        """Apply ``events`` (in log order) inside the caller's transaction."""
+    def apply(self, curs: Cursor[Any], events: Sequence[CaseEvent], folds: Folds) -> None:
+        """Apply ``events`` (in log order) inside the caller's transaction. ``folds`` is shared
+        by the models applying the same batch (see CaseRecordModel)."""
+
+
+# Case records folded in this batch by one model, for the next: (case id, version before,
+# version after) → the record after. Two models at the same position fold the same events onto
+# the same record, so the second takes the first's result instead of folding again.
+Folds = dict[tuple[UUID, int | None, int], Record]
 
 
 class CaseRecordModel(ReadModel):
@@ -77,23 +84,28 @@ class CaseRecordModel(ReadModel):
     def record_row(self, record: Record) -> Sequence[Any]:
         """The row of the record table for ``record``, in ``record_columns`` order."""
 
-    def apply(self, curs: Cursor[Any], events: Sequence[CaseEvent]) -> None:
-        touched: dict[UUID, Record | None] = {}
+    def apply(self, curs: Cursor[Any], events: Sequence[CaseEvent], folds: Folds) -> None:
+        by_case: dict[UUID, list[CaseEvent]] = {}
         for e in events:
-            touched.setdefault(e.case_id, None)
-        known = [case_id for case_id, _ in touched.items()]
+            by_case.setdefault(e.case_id, []).append(e)
+        known = list(by_case)
         curs.execute(
-            SQL("SELECT case_id, record FROM {} WHERE case_id = ANY(%s)").format(
-                self.table(self.tables[0])
-            ),
+            SQL("SELECT case_id, version, record::text AS record FROM {} "
+                "WHERE case_id = ANY(%s)").format(self.table(self.tables[0])),
             (known,),
         )
-        for row in curs.fetchall():
-            case_id, record = (row["case_id"], row["record"]) if isinstance(row, dict) else row
-            touched[case_id] = orjson.loads(record) if isinstance(record, str | bytes) else record
-        for e in events:
-            touched[e.case_id] = fold(touched[e.case_id], e)
-        records = [r for r in touched.values() if r is not None]
+        stored = {row["case_id"]: row for row in curs.fetchall()}
+        records: list[Record] = []
+        for case_id, case_events in by_case.items():
+            row = stored.get(case_id)
+            key = (case_id, row["version"] if row else None, case_events[-1].version)
+            record = folds.get(key)
+            if record is None:
+                record = orjson.loads(row["record"]) if row else None
+                for e in case_events:
+                    record = fold(record, e)
+                folds[key] = record
+            records.append(record)
         for base in self.tables:
             curs.execute(
                 SQL("DELETE FROM {} WHERE case_id = ANY(%s)").format(self.table(base)), (known,)

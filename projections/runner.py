@@ -25,7 +25,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -42,7 +43,7 @@ from .deadlines import DeadlineDashboard
 from .events import CaseEvent, decode
 from .history import CaseHistory
 from .plans import CurrentPlans
-from .read_model import ReadModel
+from .read_model import Folds, ReadModel
 
 EVENTS_TABLE = "sipledger_events"  # SipLedger's events, as the library names them
 TRACKING_TABLE = "rm_tracking"
@@ -76,6 +77,7 @@ def model_named(name: str) -> type[ReadModel]:
 class Batch:
     notifications: Sequence[Notification]
     events: list[CaseEvent]
+    folds: Folds = field(default_factory=dict)
 
     @property
     def last_id(self) -> int:
@@ -160,7 +162,7 @@ class Store:
             return position
         events = [e for e in batch.events if e.notification_id > position]
         if events:
-            model.apply(curs, events)
+            model.apply(curs, events, batch.folds)
         # The library's tracking insert: single-row, and only ever forwards.
         self.tracking._insert_tracking(curs, Tracking(model.tracking_name, batch.last_id))
         curs.execute(
@@ -207,21 +209,34 @@ class ReadModelRunner:
 
     def process_available(self, *, until: int | None = None) -> int:
         """Apply everything recorded so far (or up to ``until``); return how many notifications
-        were read. Used by ``run`` and, on their own, by rebuilds and tests."""
+        were read. Used by ``run`` and, on their own, by rebuilds and tests.
+
+        While the models apply one batch, a second thread reads and decodes the next (after the
+        batch's last id, where every model stands once it is applied): the read waits on the
+        server, so it overlaps with the models' work instead of adding to it.
+        """
         if not self.positions:
             self.setup()
         read = 0
-        while not self.stopping.is_set():
-            start = min(self.positions.values())
-            if until is not None and start >= until:
-                break
-            limit = self.batch_size if until is None else min(self.batch_size, until - start)
-            notifications = self.store.read(start, limit)
-            if not notifications:
-                break
-            self.apply_batch(decode_batch(notifications))
-            read += len(notifications)
+        start = min(self.positions.values())
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-models-read") as reader:
+            pending = reader.submit(self._read_batch, start, until)
+            while not self.stopping.is_set():
+                batch = pending.result()
+                if batch is None:
+                    break
+                pending = reader.submit(self._read_batch, batch.last_id, until)
+                self.apply_batch(batch)
+                read += len(batch.notifications)
+            pending.cancel()
         return read
+
+    def _read_batch(self, start: int, until: int | None) -> Batch | None:
+        if until is not None and start >= until:
+            return None
+        limit = self.batch_size if until is None else min(self.batch_size, until - start)
+        notifications = self.store.read(start, limit)
+        return decode_batch(notifications) if notifications else None
 
     def apply_batch(self, batch: Batch) -> None:
         for model in self.models:
