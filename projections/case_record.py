@@ -52,10 +52,11 @@ def _local_day(instant: str) -> str:
 # ------------------------------------------------------------------------ deadline bookkeeping
 
 
-def _add_deadlines(record: Record, deadlines: list[Any]) -> None:
+def _add_deadlines(record: Record, deadlines: list[Any], on: str) -> None:
     for value in deadlines:
         d = unwrap(value)
         record["deadlines"][d["key"]] = {
+            "set_on": on,  # a dashboard as of an earlier day leaves it out
             "kind": d["kind"],
             "due": d["due"],
             "rule": d["rule"],
@@ -136,7 +137,7 @@ def _proposed(e: CaseEvent) -> Record:
         "corrections": 0,
         "deadlines": {},
     }
-    _add_deadlines(record, d["deadlines"])
+    _add_deadlines(record, d["deadlines"], e.on)
     return record
 
 
@@ -166,7 +167,7 @@ def _consent_recorded(r: Record, e: CaseEvent) -> None:
     _meet(r, "start", e.on)
     if r["stage"] == "proposed":
         r["stage"] = "active"
-    _add_deadlines(r, e.data["deadlines"])
+    _add_deadlines(r, e.data["deadlines"], e.on)
 
 
 def _consent_withdrawn(r: Record, e: CaseEvent) -> None:
@@ -174,7 +175,7 @@ def _consent_withdrawn(r: Record, e: CaseEvent) -> None:
     r["consent"]["withdrawn_by"] = e.data["withdrawn_by"]
     r["stage"] = "closing"
     _cancel_open(r, e.on)
-    _add_deadlines(r, e.data["deadlines"])
+    _add_deadlines(r, e.data["deadlines"], e.on)
 
 
 def _wishes_recorded(r: Record, e: CaseEvent) -> None:
@@ -211,7 +212,7 @@ def _meeting_convened(r: Record, e: CaseEvent) -> None:
         r["stage"] = "meeting_scheduled"
     _meet(r, "start", e.on)
     _meet(r, "discharge_invitation", e.on)
-    _add_deadlines(r, e.data["deadlines"])
+    _add_deadlines(r, e.data["deadlines"], e.on)
     _meet(r, "invitation_lead_time", e.on)
 
 
@@ -231,7 +232,7 @@ def _plan_established(r: Record, e: CaseEvent) -> None:
     r["plan"] = _revision(e)
     r["stage"] = "plan_established"
     _meet(r, "meeting", r["plan"]["decided_on"])
-    _add_deadlines(r, e.data["deadlines"])
+    _add_deadlines(r, e.data["deadlines"], e.on)
 
 
 def _plan_copy_issued(r: Record, e: CaseEvent) -> None:
@@ -243,7 +244,7 @@ def _follow_up_recorded(r: Record, e: CaseEvent) -> None:
     r["follow_ups"] += 1
     r["last_follow_up_on"] = follow_up["held_on"]
     _meet(r, "follow_up", follow_up["held_on"])
-    _add_deadlines(r, e.data["deadlines"])
+    _add_deadlines(r, e.data["deadlines"], e.on)
 
 
 def _plan_revised(r: Record, e: CaseEvent) -> None:
@@ -255,7 +256,7 @@ def _closure_recorded(r: Record, e: CaseEvent) -> None:
     if r["stage"] != "closing":
         _cancel_open(r, e.on)
         r["stage"] = "closing"
-        _add_deadlines(r, e.data["deadlines"])
+        _add_deadlines(r, e.data["deadlines"], e.on)
     r["closures"][closure["organisation_id"]] = {
         "reason": closure["reason"],
         "on": closure["on"],

@@ -50,6 +50,7 @@ class DeadlineDashboard(CaseRecordModel):
     name = "deadlines"
     schema_version = 1
     tables = ("rm_deadline_cases", "rm_deadlines")
+    stores_whole_record = False  # record_row drops the individual, the plan and the discharge
     record_columns = (
         "case_id", "version", "stage", "municipality_id", "region_id", "county",
         "proposed_on", "first_meeting_on", "record",
@@ -57,7 +58,7 @@ class DeadlineDashboard(CaseRecordModel):
     deadline_columns = (
         "case_id", "key", "kind", "rule", "due", "policy_id", "policy_version",
         "responsible_organisation_id", "responsible_unit", "municipality_id", "region_id",
-        "county", "met_on", "cancelled_on",
+        "county", "set_on", "met_on", "cancelled_on",
     )
 
     def create_statements(self) -> list[Composable]:
@@ -80,7 +81,7 @@ class DeadlineDashboard(CaseRecordModel):
                 "rule text NOT NULL, due date NOT NULL, policy_id text NOT NULL, "
                 "policy_version int NOT NULL, responsible_organisation_id text, "
                 "responsible_unit text, municipality_id text NOT NULL, region_id text NOT NULL, "
-                "county text NOT NULL, met_on date, cancelled_on date, "
+                "county text NOT NULL, set_on date NOT NULL, met_on date, cancelled_on date, "
                 "PRIMARY KEY (case_id, key))"
             ).format(deadlines),
             # Open deadlines are what a dashboard asks for most; these stay small.
@@ -120,8 +121,8 @@ class DeadlineDashboard(CaseRecordModel):
                     copy.write_row((
                         r["case_id"], key, d["kind"], d["rule"], d["due"], d["policy_id"],
                         d["policy_version"], org, _responsible_unit(r, org),
-                        r["municipality"]["id"], r["region"]["id"], r["county"], d["met_on"],
-                        d["cancelled_on"],
+                        r["municipality"]["id"], r["region"]["id"], r["county"], d["set_on"],
+                        d["met_on"], d["cancelled_on"],
                     ))
 
 
@@ -179,11 +180,13 @@ def pending_deadlines(
 ) -> list[dict[str, Any]]:
     """Deadlines overdue, or due within ``within_days``, as of ``as_of``; most overdue first.
 
-    A deadline met or cancelled after ``as_of`` counts as still pending on that day.
+    A deadline met or cancelled after ``as_of`` counts as still pending on that day; one set after
+    it (by a later command) did not exist yet.
     """
     soon = as_of + timedelta(days=default_due_soon_days() if within_days is None else within_days)
     conditions, params = _filters(organisation_id, unit, county, kind)
-    # Pending on as_of: not met and not cancelled by then.
+    # Pending on as_of: set by then, and not met and not cancelled by then.
+    conditions.append(SQL("set_on <= %(as_of)s"))
     conditions.append(SQL("(met_on IS NULL OR met_on > %(as_of)s)"))
     conditions.append(SQL("(cancelled_on IS NULL OR cancelled_on > %(as_of)s)"))
     conditions.append(SQL("due < %(as_of)s") if overdue_only else SQL("due <= %(soon)s"))
@@ -218,6 +221,7 @@ def deadline_counts(
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}")
     soon = as_of + timedelta(days=default_due_soon_days() if within_days is None else within_days)
     conditions, params = _filters(organisation_id, unit, county, kind)
+    conditions.append(SQL("set_on <= %(as_of)s"))  # a deadline not yet set did not exist then
     params.update(as_of=as_of, soon=soon)
     curs.execute(
         SQL(
@@ -251,7 +255,7 @@ def adherence_by_month(
     how many were met in time, met late, or are still unmet, and the share met in time.
     Cancelled deadlines are left out: nobody owed them any more."""
     conditions, params = _filters(organisation_id, unit, county, kind)
-    conditions.append(SQL("due >= %(since)s AND due < %(as_of)s"))
+    conditions.append(SQL("due >= %(since)s AND due < %(as_of)s AND set_on <= %(as_of)s"))
     conditions.append(SQL("(cancelled_on IS NULL OR cancelled_on > due)"))
     params.update(as_of=as_of, since=since)
     curs.execute(

@@ -17,10 +17,21 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
 from domain.case import SipCase
+from domain.clock import STOCKHOLM
 from domain.ledger import SipLedger
 
 from .events import CaseEvent, unwrap
 from .read_model import Folds, ReadModel
+
+
+def _occurred_at(e: CaseEvent) -> str | None:
+    """When it happened in the world, as an instant. A caller's naive time means Swedish local
+    time (domain/clock.py), not whatever time zone the database session has."""
+    value = e.occurred_at
+    if value is None:
+        return None
+    instant = datetime.fromisoformat(value)
+    return value if instant.tzinfo else instant.replace(tzinfo=STOCKHOLM).isoformat()
 
 
 def _deadline_due(e: CaseEvent, kind: str) -> str | None:
@@ -52,8 +63,11 @@ def _consent(e: CaseEvent) -> str:
 
 def _meeting(e: CaseEvent) -> str:
     m = unwrap(e.data["meeting"])
+    # In Swedish local time, as the meeting's day is (a naive time already is local).
+    at = datetime.fromisoformat(m["at"])
+    local = at.astimezone(STOCKHOLM) if at.tzinfo else at
     return (
-        f"Meeting {m['number']} convened for {m['at'][:16].replace('T', ' ')}, "
+        f"Meeting {m['number']} convened for {local:%Y-%m-%d %H:%M}, "
         f"{len(m['invitations'])} invited"
     )
 
@@ -149,7 +163,7 @@ class CaseHistory(ReadModel):
                 org = actor["organisation"]
                 copy.write_row((
                     e.case_id, e.version, e.notification_id, e.type, e.recorded_at,
-                    e.occurred_at, e.on, actor["person_id"], org["id"], org["kind"],
+                    _occurred_at(e), e.on, actor["person_id"], org["id"], org["kind"],
                     actor["unit"], actor["role"], unwrap(e.data["command_id"]), summarise(e),
                 ))
 

@@ -79,6 +79,9 @@ class CaseRecordModel(ReadModel):
     """
 
     record_columns: ClassVar[tuple[str, ...]]
+    # Whether the record table keeps the whole record. A model that keeps less (the deadline
+    # dashboard drops the personal data) folds onto less, so its results are not for the others.
+    stores_whole_record: ClassVar[bool] = True
 
     @abstractmethod
     def record_row(self, record: Record) -> Sequence[Any]:
@@ -104,7 +107,8 @@ class CaseRecordModel(ReadModel):
                 record = orjson.loads(row["record"]) if row else None
                 for e in case_events:
                     record = fold(record, e)
-                folds[key] = record
+                if self.stores_whole_record:
+                    folds[key] = record
             records.append(record)
         for base in self.tables:
             curs.execute(

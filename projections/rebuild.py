@@ -91,7 +91,7 @@ def _swap(store: Store, live: ReadModel, beside: ReadModel, runner: ReadModelRun
         position = store.lock_position(curs, beside.tracking_name)
         # What the live model has that the rebuild has not yet: apply it here, under the lock.
         while position < live_position:
-            notifications = store.read(position, min(batch_size, live_position - position))
+            notifications = store.read(position, batch_size, stop=live_position)
             if not notifications:
                 break
             position = store.apply(curs, beside, decode_batch(notifications), position)

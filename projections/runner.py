@@ -140,9 +140,9 @@ class Store:
     def head(self) -> int:
         return self.log_reader.max_notification_id() or 0
 
-    def read(self, after: int, limit: int) -> Sequence[Notification]:
+    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Notification]:
         return self.log_reader.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
+            start=after, limit=limit, stop=stop, inclusive_of_start=False
         )
 
     def lock_position(self, curs: Cursor[Any], name: str) -> int:
@@ -234,8 +234,7 @@ class ReadModelRunner:
     def _read_batch(self, start: int, until: int | None) -> Batch | None:
         if until is not None and start >= until:
             return None
-        limit = self.batch_size if until is None else min(self.batch_size, until - start)
-        notifications = self.store.read(start, limit)
+        notifications = self.store.read(start, self.batch_size, stop=until)
         return decode_batch(notifications) if notifications else None
 
     def apply_batch(self, batch: Batch) -> None:
