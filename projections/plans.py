@@ -17,7 +17,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
 from .case_record import Record
-from .read_model import CaseRecordModel, as_json
+from .read_model import CaseRecordModel, as_json, as_text_array
 
 
 def _units(record: Record) -> list[str]:
@@ -59,7 +59,8 @@ class CurrentPlans(CaseRecordModel):
         return (
             record["case_id"], record["version"], record["stage"],
             record["municipality"]["id"], record["region"]["id"], record["county"],
-            record["parties"], _units(record), record["proposed_on"], record["updated_at"],
+            as_text_array(record["parties"]), as_text_array(_units(record)),
+            record["proposed_on"], record["updated_at"],
             as_json(record),
         )
 

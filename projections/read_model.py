@@ -110,10 +110,13 @@ class CaseRecordModel(ReadModel):
                 if self.stores_whole_record:
                     folds[key] = record
             records.append(record)
-        for base in self.tables:
-            curs.execute(
-                SQL("DELETE FROM {} WHERE case_id = ANY(%s)").format(self.table(base)), (known,)
-            )
+        # Only cases the model already has rows for (during a catch-up, most cases are new).
+        if stored:
+            for base in self.tables:
+                curs.execute(
+                    SQL("DELETE FROM {} WHERE case_id = ANY(%s)").format(self.table(base)),
+                    (list(stored),),
+                )
         columns = SQL(", ").join(Identifier(c) for c in self.record_columns)
         with curs.copy(
             SQL("COPY {} ({}) FROM STDIN").format(self.table(self.tables[0]), columns)
@@ -128,3 +131,9 @@ class CaseRecordModel(ReadModel):
 
 def as_json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def as_text_array(values: Sequence[str]) -> str:
+    """A PostgreSQL array literal of strings, for COPY (psycopg's list dumper costs ~30 µs)."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"

@@ -22,12 +22,15 @@ notification log, its single-row tracking recorder for positions — and changes
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, Tracking
@@ -39,6 +42,7 @@ from eventsourcing.postgres import (
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
+from .case_record import Record, fold
 from .deadlines import DeadlineDashboard
 from .events import CaseEvent, decode
 from .history import CaseHistory
@@ -85,12 +89,24 @@ class Batch:
 
 
 def decode_batch(notifications: Sequence[Notification]) -> Batch:
+    """Decode a batch, and fold the records of the cases it begins (their first event is in it).
+
+    Those records depend on nothing stored, so they are folded here, in the thread that reads
+    ahead, once for all models (see Folds); during a catch-up that is nearly every case.
+    """
     events = []
     for n in notifications:
         e = decode(n.id, n.originator_id, n.originator_version, n.topic, n.state)
         if e is not None:
             events.append(e)
-    return Batch(notifications, events)
+    batch = Batch(notifications, events)
+    begun: dict[UUID, Record] = {}
+    for e in events:
+        if e.type == "SipProposed" or e.case_id in begun:
+            begun[e.case_id] = fold(begun.get(e.case_id), e)
+    for case_id, record in begun.items():
+        batch.folds[(case_id, None, record["version"])] = record
+    return batch
 
 
 class Store:
@@ -171,6 +187,25 @@ class Store:
         return batch.last_id
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while batches are applied.
+
+    A batch allocates hundreds of thousands of small dicts (the decoded events, the records);
+    the collector, triggered by the allocations, walks them again and again although they hold
+    no cycles and reference counting frees them. Measured on a 16,761-event log: decoding 22 →
+    9 µs and folding 19 → 8 µs per event with the collector paused. It runs again afterwards,
+    and was it paused already (another runner in this process), it stays as it was.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class ReadModelRunner:
     """Feeds ``models`` from the log; ``run`` in a thread or a process of its own."""
 
@@ -199,6 +234,7 @@ class ReadModelRunner:
         self.listener: threading.Thread | None = None
         self.thread: threading.Thread | None = None
         self.listening = threading.Event()
+        self._appliers: ThreadPoolExecutor | None = None
 
     # -------------------------------------------------------------- set-up and catch-up
 
@@ -217,6 +253,10 @@ class ReadModelRunner:
         """
         if not self.positions:
             self.setup()
+        with _collector_paused():
+            return self._process_available(until)
+
+    def _process_available(self, until: int | None) -> int:
         read = 0
         start = min(self.positions.values())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-models-read") as reader:
@@ -238,16 +278,31 @@ class ReadModelRunner:
         return decode_batch(notifications) if notifications else None
 
     def apply_batch(self, batch: Batch) -> None:
-        for model in self.models:
-            name = model.tracking_name
-            if batch.last_id <= self.positions[name]:
-                continue
-            with self.store.datastore.transaction(commit=True) as curs:
-                position = self.store.lock_position(curs, name)
-                new_position = self.store.apply(curs, model, batch, position)
-            with self.progress:
-                self.positions[name] = new_position
-                self.progress.notify_all()
+        """Each model applies the batch in a transaction of its own, the models side by side:
+        while one waits for the server (COPY, commit), another folds and formats its rows."""
+        due = [m for m in self.models if batch.last_id > self.positions[m.tracking_name]]
+        if len(due) == 1:
+            self._apply_model(due[0], batch)
+        elif due:
+            if self._appliers is None:
+                self._appliers = ThreadPoolExecutor(
+                    max_workers=len(self.models), thread_name_prefix="read-models-apply"
+                )
+            for future in [self._appliers.submit(self._apply_model, m, batch) for m in due]:
+                future.result()
+
+    def _apply_model(self, model: ReadModel, batch: Batch) -> None:
+        name = model.tracking_name
+        with self.store.datastore.transaction(commit=True) as curs:
+            position = self.store.lock_position(curs, name)
+            # A read model is rebuilt from the log at will, so its commits need not wait for the
+            # disk: a crash loses at most the last moments of batches, rows and position
+            # together, and they are applied again. Visibility to readers is unchanged.
+            curs.execute("SET LOCAL synchronous_commit = off")
+            new_position = self.store.apply(curs, model, batch, position)
+        with self.progress:
+            self.positions[name] = new_position
+            self.progress.notify_all()
 
     # -------------------------------------------------------------- running live
 
@@ -264,6 +319,9 @@ class ReadModelRunner:
         for thread in (self.thread, self.listener):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout)
+        if self._appliers is not None:
+            self._appliers.shutdown(wait=True)
+            self._appliers = None
 
     def run(self) -> None:
         """Catch up, then follow the log until ``stop``."""
@@ -348,10 +406,16 @@ def wait_until_projected(
     ).format(tracking)
     with datastore.get_connection() as conn:  # the library's connections autocommit
         conn.execute(SQL("LISTEN {}").format(Identifier(PROGRESS_CHANNEL)))
+        # No runner has set up this schema yet: nothing is projected (rather than an error).
+        exists = SQL("SELECT to_regclass(%s) IS NOT NULL AS found")
+        found = False
         try:
             while True:
-                row = conn.execute(query, (list(models), notification_id)).fetchone()
-                if row["reached"] == len(models):
+                if not found:
+                    found = conn.execute(exists, (tracking.as_string(conn),)).fetchone()["found"]
+                reached = conn.execute(query, (list(models), notification_id)).fetchone()[
+                    "reached"] if found else 0
+                if reached == len(models):
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
