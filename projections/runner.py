@@ -258,17 +258,22 @@ class ReadModelRunner:
 
     def _process_available(self, until: int | None) -> int:
         read = 0
-        start = min(self.positions.values())
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-models-read") as reader:
-            pending = reader.submit(self._read_batch, start, until)
-            while not self.stopping.is_set():
-                batch = pending.result()
-                if batch is None:
-                    break
-                pending = reader.submit(self._read_batch, batch.last_id, until)
+        batch = self._read_batch(min(self.positions.values()), until)
+        reader: ThreadPoolExecutor | None = None
+        try:
+            while batch is not None and not self.stopping.is_set():
+                # A full batch means more is waiting (a catch-up): read it ahead. A live batch
+                # is applied at once, without a thread hand-over in the way.
+                ahead = None
+                if len(batch.notifications) >= self.batch_size:
+                    reader = reader or ThreadPoolExecutor(1, thread_name_prefix="read-models-read")
+                    ahead = reader.submit(self._read_batch, batch.last_id, until)
                 self.apply_batch(batch)
                 read += len(batch.notifications)
-            pending.cancel()
+                batch = ahead.result() if ahead else self._read_batch(batch.last_id, until)
+        finally:
+            if reader is not None:
+                reader.shutdown(wait=True, cancel_futures=True)
         return read
 
     def _read_batch(self, start: int, until: int | None) -> Batch | None:
@@ -368,6 +373,8 @@ class ReadModelRunner:
                     while not self.stopping.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
                             self.woken.set()
+                    # Back to the pool: it must not go on receiving (and buffering) NOTIFYs.
+                    conn.execute(SQL("UNLISTEN {}").format(Identifier(self.channel)))
             except TRANSIENT as error:
                 self.listening.clear()
                 failures += 1
