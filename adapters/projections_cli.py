@@ -7,6 +7,7 @@ thread); ``rebuild`` rebuilds beside the live model and swaps it in, with a prog
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -67,6 +68,10 @@ def run(
             log=lambda event, **fields: log.warning(event, **fields),
         )
         runner.setup()
+        # Everything alive now (modules, classes, pools) lives as long as the process: take it
+        # out of the cyclic collector's sight, so its collections between batches walk only
+        # what the batches made (measured: catch-up ~14,000 → ~19,000 events/s).
+        gc.freeze()
         log.info("read models started", positions=runner.positions)
 
         def stop(signum: int, frame: object) -> None:
