@@ -197,6 +197,17 @@ def test_a_deadline_met_after_the_day_asked_about_is_pending_on_that_day(curs, s
     assert on_the_12th[0]["days_overdue"] == 5
 
 
+def test_a_deadline_set_after_the_day_asked_about_did_not_exist_on_that_day(curs, schema, ids):
+    # E's closure deadlines (due 19 March) were set by the withdrawal on 5 March.
+    closure = {"kind": "closure_documentation", "within_days": 30}
+    assert pending_deadlines(curs, schema, as_of=d(3, 4), **closure) == []
+    on_the_5th = pending_deadlines(curs, schema, as_of=d(3, 5), **closure)
+    assert sorted(names_of(ids, on_the_5th)) == [
+        ("E", f"closure:{b.KOMMUN.id}"), ("E", f"closure:{b.REGION.id}")
+    ]
+    assert deadline_counts(curs, schema, as_of=d(3, 4), **closure) == {}
+
+
 def test_pending_deadlines_filter_and_order(curs, schema, ids):
     # 20 March: A's start and the region's closure of E (due the 19th) are overdue; E's
     # consent expiry was cancelled when the consent was withdrawn.
