@@ -28,8 +28,12 @@ test: install
 test-store: install
 	$(BIN)/pytest tests/domain tests/store
 
+# Both on the same server (SIP_BENCH_DATABASE_URL, else the embedded one in var/bench-pgdata);
+# figures merged into var/bench.json. The read-model bench keeps its demo log (schema bench_log)
+# between runs: the first run makes it, ~1.7 million events, which takes a while.
 bench: install
 	$(BIN)/python -m tests.benchmarks.run
+	$(BIN)/python -m tests.benchmarks.read_models
 
 lint: install
 	$(BIN)/ruff check .

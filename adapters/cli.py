@@ -147,6 +147,12 @@ def demo(
     seed: int | None = typer.Option(
         None, "--seed", help="Random seed; the same seed gives the same cases. Default: random."
     ),
+    bulk: bool = typer.Option(
+        False,
+        "--bulk",
+        help="Save many commands per transaction, without command log: the same cases, "
+        "several times faster. For benchmark and demo loads only.",
+    ),
 ) -> None:
     """Create synthetic SIP cases through the real command path, and summarise them."""
     settings: Settings = ctx.obj
@@ -163,7 +169,9 @@ def demo(
         )
         with progress:
             task = progress.add_task("cases", total=cases)
-            run = run_demo(ledger, cases, seed, on_case=lambda: progress.advance(task))
+            run = run_demo(
+                ledger, cases, seed, on_case=lambda: progress.advance(task), bulk=bulk
+            )
         census = take_census(ledger, run.case_ids, local_date(utc_now()))
 
     out = Console()
@@ -215,6 +223,15 @@ def _policy_terms(p: DeadlinePolicy) -> list[str]:
     terms.append(f"discharge invitation within {p.discharge_invitation_within_days} d (R05)")
     terms.append(f"closure documented within {p.closure_documentation_within_days} d (R31)")
     return terms
+
+
+def _register_subcommands() -> None:
+    from . import projections_cli
+
+    app.add_typer(projections_cli.app, name="projections")
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 ``plan_cases`` draws the stories from a seed (demo_stories, on the population of
 demo_population); ``run_demo`` tells each story to the ledger one command at a time
 (demo_writer), never writing events directly; ``take_census`` reads the cases back to say where
-they stand today.
+they stand today. With ``bulk=True`` the same commands are decided on the same rules but saved
+many cases per transaction, without command log (demo_bulk), for benchmark-sized loads.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 from domain.case import SipCase
 from domain.clock import local_date, utc_now
 from domain.ledger import SipLedger
 
-from .demo_stories import plan_cases
+from .demo_bulk import BulkLedger
+from .demo_stories import CaseStory, plan_cases
 from .demo_writer import CaseWriter, DemoRun
 from .logging import get_logger
 
@@ -35,14 +37,47 @@ def run_demo(
     *,
     today: date | None = None,
     on_case: Callable[[], None] | None = None,
+    bulk: bool = False,
 ) -> DemoRun:
-    """Plan ``count`` stories from ``seed`` and write them to the ledger."""
+    """Plan ``count`` stories from ``seed`` and write them to the ledger.
+
+    ``bulk``: decide them the same way, but save many cases per transaction and keep no command
+    log (see demo_bulk); for benchmark and demo loads, where commands need not be idempotent.
+    """
     now = utc_now()
     today = today or local_date(now)
     stories = plan_cases(count, seed, today)
     run = DemoRun()
-    log.info("demo started", cases=count, seed=seed)
+    log.info("demo started", cases=count, seed=seed, bulk=bulk)
     started = time.perf_counter()
+    if bulk:
+        bulk_ledger = BulkLedger(ledger)
+        _write_stories(bulk_ledger, stories, today, now, run, on_case)
+        bulk_ledger.flush()
+        # Bulk results carry no notification ids, so count what the saves wrote.
+        run.events = bulk_ledger.events_written
+    else:
+        _write_stories(ledger, stories, today, now, run, on_case)
+    run.seconds = time.perf_counter() - started
+    log.info(
+        "demo finished",
+        cases=len(run.case_ids),
+        commands=run.commands,
+        events=run.events,
+        seconds=round(run.seconds, 2),
+        commands_per_second=round(run.commands_per_second, 1),
+    )
+    return run
+
+
+def _write_stories(
+    ledger: SipLedger | BulkLedger,
+    stories: Sequence[CaseStory],
+    today: date,
+    now: datetime,
+    run: DemoRun,
+    on_case: Callable[[], None] | None,
+) -> None:
     # The number each story's individual got, for a later second proposal about them.
     pins: dict[int, str] = {}
     for story in stories:
@@ -61,16 +96,6 @@ def run_demo(
         )
         if on_case is not None:
             on_case()
-    run.seconds = time.perf_counter() - started
-    log.info(
-        "demo finished",
-        cases=len(run.case_ids),
-        commands=run.commands,
-        events=run.events,
-        seconds=round(run.seconds, 2),
-        commands_per_second=round(run.commands_per_second, 1),
-    )
-    return run
 
 
 @dataclass

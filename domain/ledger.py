@@ -96,6 +96,61 @@ class CommandLog(Protocol):
     def find_command(self, command_id: UUID) -> RecordedCommand | None: ...
 
 
+# ---------------------------------------------------------------------- deciding a command
+# How a command is decided on aggregates, apart from where they are read from and saved to:
+# SipLedger decides on the store (one command per transaction), the demo's bulk loader on
+# aggregates it keeps in memory between saves. Sharing these keeps the two from drifting apart.
+
+FindRegister = Callable[[str], IndividualCases | None]
+CaseMethod = Callable[[SipCase, Any, Context], None]
+
+
+def decide_proposal(
+    cmd: ProposeSip, ctx: Context, find_register: FindRegister, individual_secret: bytes
+) -> tuple[SipCase, list[Aggregate]]:
+    """A new case, and its individual's register (R09: one open SIP per individual).
+
+    ``find_register`` gives the register for a normalised personal identity number, or None
+    when the individual has none yet.
+    """
+    pin = normalise_personal_identity_number(
+        cmd.individual.personal_identity_number,
+        field="individual.personal_identity_number",
+    )
+    register = find_register(pin)
+    open_ids = register.open_case_ids if register else []
+    unseen = [i for i in open_ids if i not in cmd.acknowledged_open_case_ids]
+    if unseen:
+        raise OpenSipExists(unseen)  # R09
+    case = SipCase.propose(cmd, ctx)
+    if register is None:
+        key = individual_key(pin, individual_secret)
+        register = IndividualCases(key=key, first_case_id=case.id)
+    else:
+        register.case_opened(case.id)
+    return case, [case, register]
+
+
+def decide_on_case(
+    case: SipCase,
+    cmd: CaseCommand,
+    ctx: Context,
+    method: CaseMethod,
+    find_register: FindRegister,
+) -> list[Aggregate]:
+    """Run ``method`` on the case; a case that ends leaves its individual's register (R09)."""
+    if cmd.expected_version is not None and case.version != cmd.expected_version:
+        raise VersionConflict(case.id, cmd.expected_version, case.version)
+    was_open = case.is_open
+    method(case, cmd, ctx)
+    if was_open and not case.is_open:
+        register = find_register(case.individual.personal_identity_number)
+        if register is not None and case.id in register.open_case_ids:
+            register.case_ended(case.id)
+            return [case, register]
+    return [case]
+
+
 class SipLedger(Application[UUID]):
     name = "SipLedger"
 
@@ -124,22 +179,7 @@ class SipLedger(Application[UUID]):
 
     def propose(self, cmd: ProposeSip, actor: Actor) -> CommandResult:
         def decide(ctx: Context) -> tuple[SipCase, list[Aggregate]]:
-            pin = normalise_personal_identity_number(
-                cmd.individual.personal_identity_number,
-                field="individual.personal_identity_number",
-            )
-            register = self._register(pin)
-            open_ids = register.open_case_ids if register else []
-            unseen = [i for i in open_ids if i not in cmd.acknowledged_open_case_ids]
-            if unseen:
-                raise OpenSipExists(unseen)  # R09
-            case = SipCase.propose(cmd, ctx)
-            if register is None:
-                key = individual_key(pin, self.individual_secret)
-                register = IndividualCases(key=key, first_case_id=case.id)
-            else:
-                register.case_opened(case.id)
-            return case, [case, register]
+            return decide_proposal(cmd, ctx, self._register, self.individual_secret)
 
         return self._execute("propose", cmd, actor, decide)
 
@@ -195,9 +235,13 @@ class SipLedger(Application[UUID]):
         return case
 
     def open_cases_for(self, personal_identity_number: str) -> list[UUID]:
-        pin = normalise_personal_identity_number(personal_identity_number)
-        register = self._register(pin, fresh=True)
+        register = self.stored_register(personal_identity_number)
         return list(register.open_case_ids) if register else []
+
+    def stored_register(self, personal_identity_number: str) -> IndividualCases | None:
+        """The individual's register (R09) as recorded in the store now, or None if none."""
+        pin = normalise_personal_identity_number(personal_identity_number)
+        return self._register(pin, fresh=True)
 
     # ------------------------------------------------------------------ the one command path
 
@@ -206,21 +250,15 @@ class SipLedger(Application[UUID]):
         name: str,
         cmd: CaseCommand,
         actor: Actor,
-        method: Callable[[SipCase, Any, Context], None],
+        method: CaseMethod,
     ) -> CommandResult:
         def decide(ctx: Context) -> tuple[SipCase, list[Aggregate]]:
             case = self._case(cmd.case_id)
-            if cmd.expected_version is not None and case.version != cmd.expected_version:
-                raise VersionConflict(case.id, cmd.expected_version, case.version)
-            was_open = case.is_open
-            method(case, cmd, ctx)
-            if was_open and not case.is_open:
-                # Read fresh: a stale copy could miss the case and skip this write unnoticed.
-                register = self._register(case.individual.personal_identity_number, fresh=True)
-                if register is not None and case.id in register.open_case_ids:
-                    register.case_ended(case.id)
-                    return case, [case, register]
-            return case, [case]
+            # Read the register fresh: a stale copy could miss the case and skip this write
+            # unnoticed.
+            return case, decide_on_case(
+                case, cmd, ctx, method, lambda pin: self._register(pin, fresh=True)
+            )
 
         return self._execute(name, cmd, actor, decide)
 
