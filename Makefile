@@ -26,7 +26,7 @@ test: install
 
 # Storage and domain tests only (CI runs these a second time against another server version).
 test-store: install
-	$(BIN)/pytest tests/domain tests/store
+	$(BIN)/pytest tests/domain tests/store tests/projections tests/runner
 
 # Both on the same server (SIP_BENCH_DATABASE_URL, else the embedded one in var/bench-pgdata);
 # figures merged into var/bench.json. The read-model bench keeps its demo log (schema bench_log)

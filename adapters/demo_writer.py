@@ -268,11 +268,12 @@ class CaseWriter:
         """R14: the private persons the individual wants invited."""
         s = self.story
         if s.profile is Profile.CHILD:
-            return s.guardians
+            return tuple(dict.fromkeys(s.guardians))
         persons = [s.relative] if self.rng.random() < 0.6 else []
         if s.administrator:
             persons.append(s.administrator)
-        return tuple(persons)
+        # Synthetic names can coincide (a relative named as the administrator): one invitation.
+        return tuple(dict.fromkeys(persons))
 
     def wishes(self, offset: int) -> None:
         s, r = self.story, self.rng
