@@ -58,23 +58,20 @@ class DeadlineDashboard(CaseRecordModel):
     deadline_columns = (
         "case_id", "key", "kind", "rule", "due", "policy_id", "policy_version",
         "responsible_organisation_id", "responsible_unit", "municipality_id", "region_id",
-        "county", "set_on", "met_on", "cancelled_on",
+        "county", "set_on", "met_on", "cancelled_on", "settled_on", "pending",
     )
 
     def create_statements(self) -> list[Composable]:
         cases, deadlines = self.table("rm_deadline_cases"), self.table("rm_deadlines")
-        open_only = SQL("WHERE met_on IS NULL AND cancelled_on IS NULL")
         return [
+            # The GiST indexes below combine a text column with a date range.
+            SQL("CREATE EXTENSION IF NOT EXISTS btree_gist"),
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
                 "case_id uuid PRIMARY KEY, version int NOT NULL, stage text NOT NULL, "
                 "municipality_id text NOT NULL, region_id text NOT NULL, county text NOT NULL, "
                 "proposed_on date NOT NULL, first_meeting_on date, record json NOT NULL)"
             ).format(cases),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, first_meeting_on)").format(
-                self.index_name("cases_county"), cases),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (municipality_id, first_meeting_on)").format(
-                self.index_name("cases_municipality"), cases),
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
                 "case_id uuid NOT NULL, key text NOT NULL, kind text NOT NULL, "
@@ -82,20 +79,40 @@ class DeadlineDashboard(CaseRecordModel):
                 "policy_version int NOT NULL, responsible_organisation_id text, "
                 "responsible_unit text, municipality_id text NOT NULL, region_id text NOT NULL, "
                 "county text NOT NULL, set_on date NOT NULL, met_on date, cancelled_on date, "
+                "settled_on date, pending daterange NOT NULL, "
                 "PRIMARY KEY (case_id, key))"
             ).format(deadlines),
-            # Open deadlines are what a dashboard asks for most; these stay small.
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_organisation_id, due) {}").format(
-                self.index_name("open_org"), deadlines, open_only),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_unit, due) {}").format(
-                self.index_name("open_unit"), deadlines, open_only),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, due) {}").format(
-                self.index_name("open_county"), deadlines, open_only),
-            # Adherence statistics read every deadline of an organisation or county by due date.
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_organisation_id, due)").format(
+        ]
+
+    def index_statements(self) -> list[Composable]:
+        cases, deadlines = self.table("rm_deadline_cases"), self.table("rm_deadlines")
+        return [
+            # Days from proposal to first meeting, per county or municipality: index only.
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, proposed_on) "
+                "INCLUDE (first_meeting_on)").format(self.index_name("cases_county"), cases),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (municipality_id, proposed_on) "
+                "INCLUDE (first_meeting_on)").format(self.index_name("cases_municipality"), cases),
+            # "Pending on day D" is "D lies in [set_on, settled_on)": a GiST index on that period
+            # (with btree_gist for the organisation, unit or county beside it) finds the deadlines
+            # pending on any day without reading the ones settled before or set after it.
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist "
+                "(responsible_organisation_id, pending)").format(
+                self.index_name("pending_org"), deadlines),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (responsible_unit, pending)")
+            .format(self.index_name("pending_unit"), deadlines),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (county, pending)").format(
+                self.index_name("pending_county"), deadlines),
+            # Settled deadlines, counted by outcome, and adherence by due month: read from the
+            # index alone (INCLUDE), never from the table.
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_organisation_id, settled_on) "
+                "INCLUDE (kind, due, met_on, responsible_unit)").format(
+                self.index_name("settled_org"), deadlines),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, settled_on) "
+                "INCLUDE (responsible_organisation_id, kind, due, met_on, responsible_unit)")
+            .format(self.index_name("settled_county"), deadlines),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (responsible_organisation_id, due) "
+                "INCLUDE (set_on, met_on, cancelled_on, kind)").format(
                 self.index_name("org_due"), deadlines),
-            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (county, due)").format(
-                self.index_name("county_due"), deadlines),
         ]
 
     def record_row(self, record: Record) -> Sequence[Any]:
@@ -118,11 +135,17 @@ class DeadlineDashboard(CaseRecordModel):
             for r in records:
                 for key, d in r["deadlines"].items():
                     org = d["responsible_organisation_id"]
+                    settled = d["met_on"] or d["cancelled_on"]
+                    if settled is not None and settled < d["set_on"]:
+                        # Met on a day before it was set (an action recorded late, dated back):
+                        # it was never pending; count it settled from the day it was set.
+                        settled = d["set_on"]
                     copy.write_row((
                         r["case_id"], key, d["kind"], d["rule"], d["due"], d["policy_id"],
                         d["policy_version"], org, _responsible_unit(r, org),
                         r["municipality"]["id"], r["region"]["id"], r["county"], d["set_on"],
-                        d["met_on"], d["cancelled_on"],
+                        d["met_on"], d["cancelled_on"], settled,
+                        f"[{d['set_on']},{settled or ''})",
                     ))
 
 
@@ -186,9 +209,7 @@ def pending_deadlines(
     soon = as_of + timedelta(days=default_due_soon_days() if within_days is None else within_days)
     conditions, params = _filters(organisation_id, unit, county, kind)
     # Pending on as_of: set by then, and not met and not cancelled by then.
-    conditions.append(SQL("set_on <= %(as_of)s"))
-    conditions.append(SQL("(met_on IS NULL OR met_on > %(as_of)s)"))
-    conditions.append(SQL("(cancelled_on IS NULL OR cancelled_on > %(as_of)s)"))
+    conditions.append(SQL("pending @> %(as_of)s::date"))
     conditions.append(SQL("due < %(as_of)s") if overdue_only else SQL("due <= %(soon)s"))
     params.update(as_of=as_of, soon=soon, limit=limit)
     curs.execute(
@@ -221,15 +242,25 @@ def deadline_counts(
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}")
     soon = as_of + timedelta(days=default_due_soon_days() if within_days is None else within_days)
     conditions, params = _filters(organisation_id, unit, county, kind)
-    conditions.append(SQL("set_on <= %(as_of)s"))  # a deadline not yet set did not exist then
     params.update(as_of=as_of, soon=soon)
+    group = Identifier(GROUPS[group_by])
+    table = _table(schema, "rm_deadlines")
+    # Two parts, each read through an index of its own: the deadlines pending that day (the
+    # period index), and those settled by then (the settled_on indexes, index-only). A deadline
+    # not yet set on that day is in neither.
     curs.execute(
         SQL(
-            "SELECT {group} AS grp, {state} AS state, count(*) AS n FROM {table}{where} "
-            "GROUP BY 1, 2"
+            "SELECT {group} AS grp, CASE WHEN due < %(as_of)s THEN 'overdue' "
+            "WHEN due <= %(soon)s THEN 'due_soon' ELSE 'open' END AS state, count(*) AS n "
+            "FROM {table}{where} GROUP BY 1, 2 "
+            "UNION ALL "
+            "SELECT {group}, CASE WHEN met_on IS NULL THEN 'cancelled' "
+            "WHEN met_on <= due THEN 'met_in_time' ELSE 'met_late' END, count(*) "
+            "FROM {table}{settled} GROUP BY 1, 2"
         ).format(
-            group=Identifier(GROUPS[group_by]), state=STATE_SQL,
-            table=_table(schema, "rm_deadlines"), where=_where(conditions),
+            group=group, table=table,
+            where=_where([*conditions, SQL("pending @> %(as_of)s::date")]),
+            settled=_where([*conditions, SQL("settled_on <= %(as_of)s")]),
         ),
         params,
     )

@@ -47,6 +47,11 @@ class CurrentPlans(CaseRecordModel):
                 "parties text[] NOT NULL, units text[] NOT NULL, proposed_on date NOT NULL, "
                 "updated_at timestamptz NOT NULL, record json NOT NULL)"
             ).format(t),
+        ]
+
+    def index_statements(self) -> list[Composable]:
+        t = self.table("rm_case_plans")
+        return [
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (parties)").format(
                 self.index_name("parties"), t),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (units)").format(

@@ -66,6 +66,8 @@ def rebuild(
         read = _catch_up(runner, beside, head, on_progress)
         if read < batch_size:
             break
+    # The indexes, built once from the rows (outside the swap, which holds the live position).
+    runner.create_indexes()
     return _swap(store, live, beside, runner, batch_size, on_progress)
 
 

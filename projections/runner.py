@@ -33,13 +33,14 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, Notification, OperationalError, Tracking
+from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresTrackingRecorder,
 )
 from psycopg import Cursor
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from .case_record import Record, fold
@@ -63,6 +64,8 @@ POLL_INTERVAL_S = 1.0
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
 
 Log = Callable[..., None]
+# A notification as read: (notification id, case id, version, topic, state).
+LoggedRow = tuple[int, UUID, int, str, bytes]
 
 
 def _quiet(event: str, **fields: Any) -> None:
@@ -79,24 +82,24 @@ def model_named(name: str) -> type[ReadModel]:
 
 @dataclass
 class Batch:
-    notifications: Sequence[Notification]
+    notifications: Sequence[LoggedRow]
     events: list[CaseEvent]
     folds: Folds = field(default_factory=dict)
 
     @property
     def last_id(self) -> int:
-        return self.notifications[-1].id
+        return self.notifications[-1][0]
 
 
-def decode_batch(notifications: Sequence[Notification]) -> Batch:
+def decode_batch(notifications: Sequence[LoggedRow]) -> Batch:
     """Decode a batch, and fold the records of the cases it begins (their first event is in it).
 
     Those records depend on nothing stored, so they are folded here, in the thread that reads
     ahead, once for all models (see Folds); during a catch-up that is nearly every case.
     """
     events = []
-    for n in notifications:
-        e = decode(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+    for row in notifications:
+        e = decode(*row)
         if e is not None:
             events.append(e)
     batch = Batch(notifications, events)
@@ -120,10 +123,25 @@ class Store:
         self.tracking_table = SQL("{}.{}").format(
             Identifier(self.schema), Identifier(TRACKING_TABLE))
         self.models_table = SQL("{}.{}").format(Identifier(self.schema), Identifier(MODELS_TABLE))
+        events = SQL("{}.{}").format(Identifier(self.schema), Identifier(events_table))
+        select = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE notification_id > %s"
+        ).format(events)
+        self._read = select + SQL(" ORDER BY notification_id LIMIT %s")
+        self._read_until = select + SQL(
+            " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        )
 
-    def setup(self, models: Iterable[ReadModel]) -> None:
-        """Create what is missing: the tracking table, each model's tables, position 0."""
+    def setup(self, models: Iterable[ReadModel]) -> set[str]:
+        """Create what is missing: the tracking table, each model's tables, position 0.
+
+        Returns the names of the models that stand at position 0, whose secondary indexes are
+        left for ``create_indexes`` once they have caught up; the others get theirs now (a
+        no-op when they exist).
+        """
         self.tracking.create_table()
+        deferred: set[str] = set()
         with self.datastore.transaction(commit=True) as curs:
             # Two processes starting at once must not race on CREATE TABLE IF NOT EXISTS.
             curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.rm",))
@@ -135,12 +153,31 @@ class Store:
             )
             for model in models:
                 self.create_tables(curs, model)
+                if self._position(curs, model.tracking_name) == 0:
+                    deferred.add(model.tracking_name)
+                else:
+                    self.create_indexes(curs, model)
                 if not model.suffix:
                     curs.execute(
                         SQL("INSERT INTO {} (name, schema_version) VALUES (%s, %s) "
                             "ON CONFLICT (name) DO NOTHING").format(self.models_table),
                         (model.name, model.schema_version),
                     )
+
+        return deferred
+
+    def _position(self, curs: Cursor[Any], name: str) -> int:
+        curs.execute(
+            SQL("SELECT notification_id FROM {} WHERE application_name = %s")
+            .format(self.tracking_table),
+            (name,),
+        )
+        row = curs.fetchone()
+        return (row["notification_id"] or 0) if row else 0
+
+    def create_indexes(self, curs: Cursor[Any], model: ReadModel) -> None:
+        for statement in model.index_statements():
+            curs.execute(statement)
 
     def create_tables(self, curs: Cursor[Any], model: ReadModel) -> None:
         for statement in model.create_statements():
@@ -156,10 +193,18 @@ class Store:
     def head(self) -> int:
         return self.log_reader.max_notification_id() or 0
 
-    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Notification]:
-        return self.log_reader.select_notifications(
-            start=after, limit=limit, stop=stop, inclusive_of_start=False
-        )
+    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[LoggedRow]:
+        """Notifications after ``after`` (up to ``stop``), as plain rows.
+
+        The same query as the library's ``select_notifications``, but with tuple rows in binary
+        format: its dict rows and Notification objects cost ~7 µs per event at catch-up rates.
+        """
+        query = self._read_until if stop is not None else self._read
+        params = (after, stop, limit) if stop is not None else (after, limit)
+        with self.datastore.get_connection() as conn:
+            curs = conn.cursor(row_factory=tuple_row, binary=True)
+            curs.execute(query, params, prepare=True)
+            return curs.fetchall()
 
     def lock_position(self, curs: Cursor[Any], name: str) -> int:
         curs.execute(
@@ -236,11 +281,12 @@ class ReadModelRunner:
         self.thread: threading.Thread | None = None
         self.listening = threading.Event()
         self._appliers: ThreadPoolExecutor | None = None
+        self.unindexed: set[str] = set()  # models built from scratch, indexes still to come
 
     # -------------------------------------------------------------- set-up and catch-up
 
     def setup(self) -> None:
-        self.store.setup(self.models)
+        self.unindexed = self.store.setup(self.models)
         for model in self.models:
             self.positions[model.tracking_name] = self.store.position(model.tracking_name)
 
@@ -275,7 +321,17 @@ class ReadModelRunner:
         finally:
             if reader is not None:
                 reader.shutdown(wait=True, cancel_futures=True)
+        if batch is None and until is None and self.unindexed:
+            self.create_indexes()  # caught up with the log: the models are ready to query
         return read
+
+    def create_indexes(self) -> None:
+        """Give the models built from scratch their secondary indexes (see index_statements)."""
+        for model in self.models:
+            if model.tracking_name in self.unindexed:
+                with self.store.datastore.transaction(commit=True) as curs:
+                    self.store.create_indexes(curs, model)
+                self.unindexed.discard(model.tracking_name)
 
     def _read_batch(self, start: int, until: int | None) -> Batch | None:
         if until is not None and start >= until:

@@ -557,7 +557,7 @@ def test_rebuild_swaps_in_new_tables_and_status_reports_no_lag(env, clock):
     assert set(TABLES) <= tables
     assert not [t for t in tables if "__" in t]
     assert not [i for i in indexes if "__" in i]
-    assert {"rm_plans_parties", "rm_plans_units", "rm_deadlines_open_org"} <= indexes
+    assert {"rm_plans_parties", "rm_plans_units", "rm_deadlines_pending_org"} <= indexes
 
     # The live runner goes on over the swapped-in tables from where the rebuild stood.
     live.process_available()
