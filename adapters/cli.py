@@ -17,7 +17,6 @@ from eventsourcing.persistence import PersistenceError
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from domain.case import Stage
@@ -28,6 +27,7 @@ from domain.ledger import SipLedger
 
 from .demo import run_demo, take_census
 from .logging import PERSONAL_IDENTITY_NUMBER, REDACTED, configure_logging, get_logger
+from .progress import progress_bar
 from .settings import Settings
 from .store import open_ledger
 
@@ -159,14 +159,7 @@ def demo(
     seed = seed if seed is not None else random.SystemRandom().randrange(1_000_000)
     err = Console(stderr=True)
     with reporting_errors(), opened_ledger(settings) as ledger:
-        progress = Progress(
-            TextColumn("[bold]writing SIP cases"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not err.is_terminal,
-        )
+        progress = progress_bar("writing SIP cases", err)
         with progress:
             task = progress.add_task("cases", total=cases)
             run = run_demo(

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import typer
 from eventsourcing.postgres import PostgresDatastore
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from domain.clock import utc_now
@@ -24,6 +23,7 @@ from projections.rebuild import rebuild, status
 from projections.runner import ALL_MODELS, BATCH_SIZE, POLL_INTERVAL_S, ReadModelRunner, model_named
 
 from .logging import get_logger
+from .progress import progress_bar
 from .settings import Settings
 from .store import Store
 
@@ -114,14 +114,7 @@ def rebuild_command(
     err = Console(stderr=True)
     with _store_errors(), opened_datastore(settings) as datastore:
         for model in models:
-            progress = Progress(
-                TextColumn(f"[bold]rebuilding {model.name}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                disable=not err.is_terminal,
-            )
+            progress = progress_bar(f"rebuilding {model.name}", err)
             with progress:
                 task = progress.add_task(model.name, total=None)
 
