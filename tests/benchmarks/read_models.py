@@ -423,12 +423,12 @@ def query_mix(schema: str, choices: Choices, rng: random.Random,
     def counts_by_kind_for_organisation() -> Query:
         day, org = as_of(), pick(choices.organisations)
         return lambda curs: deadline_counts(curs, schema, as_of=day, group_by="kind",
-                                            organisation_id=org)
+                                            organisation_id=org, settled_within_days=30)
 
     def counts_by_organisation_for_county() -> Query:
         day, county = as_of(), pick(choices.counties)
         return lambda curs: deadline_counts(curs, schema, as_of=day, group_by="organisation",
-                                            county=county)
+                                            county=county, settled_within_days=30)
 
     def adherence_12_months_for_organisation() -> Query:
         day, org = as_of(), pick(choices.organisations)

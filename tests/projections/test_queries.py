@@ -273,6 +273,21 @@ def test_deadline_counts_by_organisation_and_unit(curs, schema):
         deadline_counts(curs, schema, as_of=d(6, 20), group_by="individual")
 
 
+def test_deadline_counts_of_settled_deadlines_within_a_window(curs, schema):
+    everything = deadline_counts(curs, schema, as_of=d(6, 20), group_by="kind")
+    last_month = deadline_counts(curs, schema, as_of=d(6, 20), group_by="kind",
+                                 settled_within_days=30)
+    settled = ("met_in_time", "met_late", "cancelled")
+    # Pending deadlines are counted alike; of the settled, only C's follow-up (held 10 June).
+    for kind, states in everything.items():
+        pending = {s: n for s, n in states.items() if s not in settled}
+        assert {s: n for s, n in last_month.get(kind, {}).items() if s not in settled} == (
+            pending if any(pending.values()) else {})
+    assert {k: {s: n for s, n in v.items() if s in settled and n}
+            for k, v in last_month.items() if any(v[s] for s in settled)} == {
+        "follow_up": {"met_in_time": 1}}
+
+
 def test_deadline_counts_due_soon_window(curs, schema):
     # 17 March: the region's closure of E is due on the 19th, within three days, not within one.
     closure = {"kind": "closure_documentation"}
