@@ -28,7 +28,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
 from .read_model import NEXT_SUFFIX, ReadModel
-from .runner import ALL_MODELS, BATCH_SIZE, EVENTS_TABLE, ReadModelRunner, Store, decode_batch
+from .runner import ALL_MODELS, BATCH_SIZE, EVENTS_TABLE, ReadModelRunner, ReadSide, decode_batch
 
 Progress = Callable[[int, int], None]  # (position, head)
 
@@ -45,7 +45,7 @@ def rebuild(
     returns the position the swapped-in model stands at."""
     live = model_class(datastore.schema)
     beside = live.beside()
-    store = Store(datastore, events_table)
+    store = ReadSide(datastore, events_table)
     store.setup([live])  # a model never built before is created (empty), then rebuilt
     with datastore.transaction(commit=True) as curs:
         # An earlier rebuild that was interrupted leaves its tables; start them afresh.
@@ -68,7 +68,7 @@ def rebuild(
             break
     # The indexes, built once from the rows (outside the swap, which holds the live position).
     runner.create_indexes()
-    return _swap(store, live, beside, runner, batch_size, on_progress)
+    return _swap(store, live, beside, batch_size, on_progress)
 
 
 def _catch_up(runner: ReadModelRunner, model: ReadModel, head: int,
@@ -86,8 +86,8 @@ def _catch_up(runner: ReadModelRunner, model: ReadModel, head: int,
     return read
 
 
-def _swap(store: Store, live: ReadModel, beside: ReadModel, runner: ReadModelRunner,
-          batch_size: int, on_progress: Progress | None) -> int:
+def _swap(store: ReadSide, live: ReadModel, beside: ReadModel, batch_size: int,
+          on_progress: Progress | None) -> int:
     with store.datastore.transaction(commit=True) as curs:
         live_position = store.lock_position(curs, live.tracking_name)
         position = store.lock_position(curs, beside.tracking_name)
@@ -173,7 +173,7 @@ class ModelStatus:
 
 
 def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> list[ModelStatus]:
-    store = Store(datastore, events_table)
+    store = ReadSide(datastore, events_table)
     store.tracking.create_table()
     head = store.head()
     result = []

@@ -3,15 +3,16 @@
 Why not the library's ``ProjectionRunner``: it applies one event per transaction and, between
 events, waits on a subscription that pulls 500 at a time and is woken only by NOTIFY — about 700
 events/s here, and after a lost LISTEN connection it stops. This runner keeps the library's
-pieces that serve — its datastore (connection pool), its application recorder to read the
-notification log, its single-row tracking recorder for positions — and changes the loop:
+pieces that serve — its datastore (connection pool), its application recorder's channel and
+head, its single-row tracking recorder for positions — and changes the loop (it also reads the
+log with the library's query in tuple rows, see ``ReadSide.read``):
 
 - It reads a batch of notifications after the lowest model position, decodes each event once
-  (projections/events.py), and gives every model, in a transaction of its own, the events after
-  that model's position. The transaction first locks the model's tracking row and reads the
-  position again under the lock, then applies the events and moves the position to the batch's
-  last notification id, then commits: a batch is applied wholly or not at all, and never twice,
-  even with two runners or a rebuild's swap racing for the same model.
+  (projections/events.py), and gives every model, in a transaction of its own and side by side
+  with the others, the events after that model's position. The transaction first locks the
+  model's tracking row and reads the position again under the lock, then applies the events,
+  moves the position to the batch's last notification id and commits: a batch is applied wholly
+  or not at all, and never twice, even with two runners or a rebuild's swap racing for it.
 - A listener thread LISTENs on the events table's channel (the library NOTIFYs in every insert
   transaction) and wakes the loop. If that connection is lost the listener reconnects with
   back-off, and the loop polls every ``poll_interval`` seconds meanwhile, so nothing waits for
@@ -112,8 +113,9 @@ def decode_batch(notifications: Sequence[LoggedRow]) -> Batch:
     return batch
 
 
-class Store:
-    """The tables the runner shares with rebuilds and status: tracking and model versions."""
+class ReadSide:
+    """The read side in the store: the log it reads, and the tables the runner shares with
+    rebuilds and status (tracking, model versions)."""
 
     def __init__(self, datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> None:
         self.datastore = datastore
@@ -265,7 +267,7 @@ class ReadModelRunner:
         poll_interval: float = POLL_INTERVAL_S,
         log: Log = _quiet,
     ) -> None:
-        self.store = Store(datastore, events_table)
+        self.store = ReadSide(datastore, events_table)
         self.channel = self.store.log_reader.channel_name
         self.models = list(models) if models is not None else [
             cls(datastore.schema) for cls in ALL_MODELS
