@@ -120,6 +120,7 @@ class ReadSide:
     def __init__(self, datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> None:
         self.datastore = datastore
         self.schema = datastore.schema
+        self.events_table = events_table
         self.log_reader = PostgresApplicationRecorder(datastore, events_table_name=events_table)
         self.tracking = PostgresTrackingRecorder(datastore, tracking_table_name=TRACKING_TABLE)
         self.tracking_table = SQL("{}.{}").format(
@@ -153,11 +154,15 @@ class ReadSide:
                     "schema_version int NOT NULL, built_at timestamptz NOT NULL DEFAULT now())"
                 ).format(self.models_table)
             )
+            curs.execute(SQL("SELECT name, schema_version FROM {}").format(self.models_table))
+            built = {row["name"]: row["schema_version"] for row in curs.fetchall()}
             for model in models:
                 self.create_tables(curs, model)
+                outdated = not model.suffix and built.get(model.name, model.schema_version) != (
+                    model.schema_version)
                 if self._position(curs, model.tracking_name) == 0:
                     deferred.add(model.tracking_name)
-                else:
+                elif not outdated:  # an outdated model is rebuilt, with its indexes
                     self.create_indexes(curs, model)
                 if not model.suffix:
                     curs.execute(
@@ -167,6 +172,11 @@ class ReadSide:
                     )
 
         return deferred
+
+    def built_versions(self) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT name, schema_version FROM {}").format(self.models_table))
+            return {row["name"]: row["schema_version"] for row in curs.fetchall()}
 
     def _position(self, curs: Cursor[Any], name: str) -> int:
         curs.execute(
@@ -289,8 +299,24 @@ class ReadModelRunner:
 
     def setup(self) -> None:
         self.unindexed = self.store.setup(self.models)
+        self._rebuild_outdated()
         for model in self.models:
             self.positions[model.tracking_name] = self.store.position(model.tracking_name)
+
+    def _rebuild_outdated(self) -> None:
+        """A model whose tables were built by an older version of its code (``schema_version``
+        in ``rm_models``) cannot be fed as it is: rebuild it beside the old tables first, which
+        serve queries until the swap."""
+        from .rebuild import rebuild  # rebuild uses the runner
+
+        built = self.store.built_versions()
+        for model in self.models:
+            version = built.get(model.name)
+            if not model.suffix and version is not None and version != model.schema_version:
+                self.log("read model built by older code; rebuilding it", model=model.name,
+                         built_version=version, schema_version=model.schema_version)
+                rebuild(self.store.datastore, type(model), events_table=self.store.events_table,
+                        batch_size=self.batch_size)
 
     def process_available(self, *, until: int | None = None) -> int:
         """Apply everything recorded so far (or up to ``until``); return how many notifications
