@@ -146,8 +146,7 @@ class ReadSide:
         self.tracking.create_table()
         deferred: set[str] = set()
         with self.datastore.transaction(commit=True) as curs:
-            # Two processes starting at once must not race on CREATE TABLE IF NOT EXISTS.
-            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.rm",))
+            self.lock_ddl(curs)
             curs.execute(
                 SQL(
                     "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, "
@@ -186,6 +185,10 @@ class ReadSide:
         )
         row = curs.fetchone()
         return (row["notification_id"] or 0) if row else 0
+
+    def lock_ddl(self, curs: Cursor[Any]) -> None:
+        """Two processes must not race on CREATE … IF NOT EXISTS (it is not atomic)."""
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.rm",))
 
     def create_indexes(self, curs: Cursor[Any], model: ReadModel) -> None:
         for statement in model.index_statements():
@@ -358,6 +361,7 @@ class ReadModelRunner:
         for model in self.models:
             if model.tracking_name in self.unindexed:
                 with self.store.datastore.transaction(commit=True) as curs:
+                    self.store.lock_ddl(curs)
                     self.store.create_indexes(curs, model)
                 self.unindexed.discard(model.tracking_name)
 
