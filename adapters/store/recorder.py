@@ -44,6 +44,28 @@ class SipRecorder(PostgresApplicationRecorder):
                 "recorded_at timestamptz NOT NULL DEFAULT now())"
             ).format(commands=commands)
         )
+        # Append-only (R32: a mistake is corrected by a later event, never by editing one): the
+        # event table and the command log refuse UPDATE, DELETE and TRUNCATE, whoever asks. In
+        # production the application's role has only INSERT and SELECT besides (README).
+        refuse = SQL("{0}.{1}").format(schema, Identifier("sip_refuse_change"))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN RAISE EXCEPTION 'the SIP ledger is append-only: % on % refused', "
+                "TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege'; END $$"
+            ).format(refuse=refuse)
+        )
+        for table, name in ((events, self.events_table_name), (commands, self.commands_table_name)):
+            self.sql_create_statements.extend((
+                SQL(
+                    "CREATE OR REPLACE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION {refuse}()"
+                ).format(trigger=Identifier(f"{name}_append_only"), table=table, refuse=refuse),
+                SQL(
+                    "CREATE OR REPLACE TRIGGER {trigger} BEFORE TRUNCATE ON {table} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()"
+                ).format(trigger=Identifier(f"{name}_no_truncate"), table=table, refuse=refuse),
+            ))
         self._insert_command = SQL(
             "INSERT INTO {commands} (command_id, command, case_id, originator_ids, "
             "originator_versions) VALUES (%s, %s, %s, %s, %s)"
