@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -63,7 +64,10 @@ def rebuild(
         head = store.head()
         if on_progress is not None:
             on_progress(runner.positions[beside.tracking_name], head)
-        read = _catch_up(runner, beside, head, on_progress)
+        read = runner.process_available(
+            until=head,
+            on_batch=None if on_progress is None else partial(_reached, on_progress, head=head),
+        )
         if read < batch_size:
             break
     # The indexes, built once from the rows (outside the swap, which holds the live position).
@@ -71,19 +75,8 @@ def rebuild(
     return _swap(store, live, beside, batch_size, on_progress)
 
 
-def _catch_up(runner: ReadModelRunner, model: ReadModel, head: int,
-              on_progress: Progress | None) -> int:
-    read = 0
-    while runner.positions[model.tracking_name] < head:
-        before = runner.positions[model.tracking_name]
-        runner.process_available(until=min(head, before + runner.batch_size))
-        after = runner.positions[model.tracking_name]
-        if after == before:
-            break
-        read += after - before
-        if on_progress is not None:
-            on_progress(after, head)
-    return read
+def _reached(on_progress: Progress, position: int, *, head: int) -> None:
+    on_progress(position, head)
 
 
 def _swap(store: ReadSide, live: ReadModel, beside: ReadModel, batch_size: int,

@@ -321,9 +321,12 @@ class ReadModelRunner:
                 rebuild(self.store.datastore, type(model), events_table=self.store.events_table,
                         batch_size=self.batch_size)
 
-    def process_available(self, *, until: int | None = None) -> int:
+    def process_available(
+        self, *, until: int | None = None, on_batch: Callable[[int], None] | None = None
+    ) -> int:
         """Apply everything recorded so far (or up to ``until``); return how many notifications
-        were read. Used by ``run`` and, on their own, by rebuilds and tests.
+        were read, calling ``on_batch`` with the position after each batch. Used by ``run`` and,
+        on their own, by rebuilds and tests.
 
         While the models apply one batch, a second thread reads and decodes the next (after the
         batch's last id, where every model stands once it is applied): the read waits on the
@@ -331,9 +334,9 @@ class ReadModelRunner:
         """
         if not self.positions:
             self.setup()
-        return self._process_available(until)
+        return self._process_available(until, on_batch)
 
-    def _process_available(self, until: int | None) -> int:
+    def _process_available(self, until: int | None, on_batch: Callable[[int], None] | None) -> int:
         read = 0
         batch = self._read_batch(min(self.positions.values()), until)
         reader: ThreadPoolExecutor | None = None
@@ -348,6 +351,8 @@ class ReadModelRunner:
                 with _collector_paused():
                     self.apply_batch(batch)
                 read += len(batch.notifications)
+                if on_batch is not None:
+                    on_batch(batch.last_id)
                 batch = ahead.result() if ahead else self._read_batch(batch.last_id, until)
         finally:
             if reader is not None:
