@@ -11,9 +11,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg
 import typer
-from eventsourcing.persistence import PersistenceError
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import ValidationError
 from rich.console import Console
@@ -25,16 +23,18 @@ from domain.deadlines import DeadlinePolicy, known_policies
 from domain.errors import SipError
 from domain.ledger import SipLedger
 
+from . import projections_cli
+from .cli_errors import (
+    EXIT_INVALID,
+    StoreUnavailable,
+    one_line,
+    reporting_errors,
+)
 from .demo import run_demo, take_census
-from .logging import PERSONAL_IDENTITY_NUMBER, REDACTED, configure_logging, get_logger
+from .logging import configure_logging, get_logger
 from .progress import progress_bar
 from .settings import Settings
 from .store import open_ledger
-
-# Exit codes: what kind of problem it was, for scripts that call us.
-EXIT_REFUSED = 1  # a SIP rule refused a command
-EXIT_INVALID = 2  # a malformed value (a command field, a SIP_ setting); click uses 2 for usage
-EXIT_STORE = 3  # PostgreSQL could not be reached or failed
 
 log = get_logger(__name__)
 
@@ -45,56 +45,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class StoreUnavailable(Exception):
-    """The store could not be opened or failed underneath a command."""
-
-    def __init__(self, setting: str, cause: BaseException, secret: str | None = None) -> None:
-        message = f"{type(cause).__name__}: {cause}"
-        if secret:
-            message = message.replace(secret, "***")  # a driver may quote the URL it was given
-        super().__init__(message)
-        self.setting = setting
-
-
-def one_line(message: str) -> str:
-    """Collapse a message onto one line, masking anything shaped like a personal number."""
-    return PERSONAL_IDENTITY_NUMBER.sub(REDACTED, " ".join(str(message).split()))
-
-
-def describe(error: BaseException) -> tuple[str, int]:
-    """The one line an operator reads for a refusal, and the exit code."""
-    if isinstance(error, SipError):
-        rule = f" [{error.rule}]" if error.rule else ""
-        where = f" field {error.field}" if error.field else ""
-        return f"error{rule}{where}: {one_line(error.message)}", EXIT_REFUSED
-    if isinstance(error, ValidationError):
-        first = error.errors(include_input=False, include_url=False)[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        if error.title == Settings.__name__:
-            loc = f"SIP_{loc.upper()}"  # name the variable the operator sets
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        return f"error field {loc}: {one_line(first['msg'])}{more}", EXIT_INVALID
-    if isinstance(error, StoreUnavailable):
-        return f"error field {error.setting}: cannot use the store: {one_line(str(error))}", (
-            EXIT_STORE
-        )
-    raise error
-
-
-@contextmanager
-def reporting_errors() -> Iterator[None]:
-    try:
-        yield
-    except (SipError, ValidationError, StoreUnavailable) as error:
-        line, code = describe(error)
-        typer.echo(line, err=True)
-        raise typer.Exit(code) from None
-    except (psycopg.Error, PersistenceError) as error:
-        line, code = describe(StoreUnavailable("SIP_DATABASE_URL", error))
-        typer.echo(line, err=True)
-        raise typer.Exit(code) from None
 
 
 @contextmanager
@@ -218,13 +168,7 @@ def _policy_terms(p: DeadlinePolicy) -> list[str]:
     return terms
 
 
-def _register_subcommands() -> None:
-    from . import projections_cli
-
-    app.add_typer(projections_cli.app, name="projections")
-
-
-_register_subcommands()
+app.add_typer(projections_cli.app, name="projections")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from domain.clock import utc_now
 from projections.rebuild import rebuild, status
 from projections.runner import ALL_MODELS, BATCH_SIZE, POLL_INTERVAL_S, ReadModelRunner, model_named
 
+from .cli_errors import EXIT_INVALID, reporting_errors
 from .logging import get_logger
 from .progress import progress_bar
 from .settings import Settings
@@ -43,13 +44,6 @@ def opened_datastore(settings: Settings) -> Iterator[PostgresDatastore]:
         datastore.close()
 
 
-def _store_errors():
-    # Imported here: cli.py imports this module to register the sub-commands.
-    from .cli import reporting_errors
-
-    return reporting_errors()
-
-
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -60,7 +54,7 @@ def run(
 ) -> None:
     """Feed the read models until stopped (Ctrl-C or SIGTERM)."""
     settings: Settings = ctx.obj
-    with _store_errors(), opened_datastore(settings) as datastore:
+    with reporting_errors(), opened_datastore(settings) as datastore:
         runner = ReadModelRunner(
             datastore,
             batch_size=batch_size,
@@ -110,9 +104,9 @@ def rebuild_command(
         models = [model_named(name)] if name else list(ALL_MODELS)
     except ValueError as error:
         typer.echo(f"error field NAME: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_INVALID) from None
     err = Console(stderr=True)
-    with _store_errors(), opened_datastore(settings) as datastore:
+    with reporting_errors(), opened_datastore(settings) as datastore:
         for model in models:
             progress = progress_bar(f"rebuilding {model.name}", err)
             with progress:
@@ -130,7 +124,7 @@ def rebuild_command(
 def status_command(ctx: typer.Context) -> None:
     """Each read model's position in the log, its lag, and whether it needs a rebuild."""
     settings: Settings = ctx.obj
-    with _store_errors(), opened_datastore(settings) as datastore:
+    with reporting_errors(), opened_datastore(settings) as datastore:
         rows = status(datastore)
     now = utc_now()
     table = Table(title="Read models")
