@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-import orjson
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
@@ -83,8 +82,7 @@ def current_plan(curs: Cursor[Any], schema: str, case_id: UUID) -> Record | None
     row = curs.fetchone()
     if row is None:
         return None
-    record = row["record"] if isinstance(row, dict) else row[0]
-    return orjson.loads(record) if isinstance(record, str | bytes) else record
+    return row["record"]  # a json column: psycopg gives it back decoded
 
 
 def list_cases(
