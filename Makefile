@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Starts the embedded PostgreSQL (var/pgdata) and loads synthetic cases through the real command
-# path. (The HTTP service arrives with a later issue; until then this is what `run` shows.)
+# The HTTP service on the embedded PostgreSQL (var/pgdata, database sip_demo). The first start
+# loads $(CASES) synthetic cases through the real command path; every start prints the URLs (API
+# docs, health, metrics, event stream) and development tokens. Ctrl-C stops it.
 run: install
-	$(BIN)/sip-ledger demo --cases $(CASES)
+	$(BIN)/sip-ledger serve --demo --demo-cases $(CASES)
 
 # The whole suite on a real PostgreSQL: SIP_TEST_DATABASE_URL if set, else the embedded server.
 test: install

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_INDIVIDUAL_KEY = "development-only-individual-key"
+DEV_JWT_SECRET = "development-only-jwt-secret-change-me"
 
 
 class Settings(BaseSettings):
@@ -30,6 +31,28 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=5, ge=1, le=100)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"
+
+    # ---- the HTTP service (sip-ledger serve)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Bearer tokens. Development: HS256 with this shared secret (`sip-ledger token` mints them).
+    # Production: set a JWKS (URL or file) and the service accepts RS256 tokens signed by its keys
+    # and refuses HS256 ones.
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # A command answers after the read models have applied it, waiting at most this long.
+    projection_wait_s: float = Field(default=5.0, ge=0, le=60)
+    # Server-Sent Events: a comment line this often keeps proxies from closing an idle stream.
+    feed_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    # /readyz answers 503 when the read models lag the log by more than this many events.
+    ready_max_lag: int = Field(default=10_000, ge=0)
+
+    @property
+    def uses_jwks(self) -> bool:
+        return bool(self.jwks_url or self.jwks_file)
 
     @property
     def embedded_pgdata(self) -> Path:

@@ -339,10 +339,12 @@ def days_to_first_meeting(
     *,
     since: date | None = None,
     municipality_id: str | None = None,
+    organisation_id: str | None = None,
     county: str | None = None,
 ) -> dict[str, Any]:
     """The distribution of days from proposal to the first meeting, over cases that have one:
-    counts per bucket, the median and the 90th percentile."""
+    counts per bucket, the median and the 90th percentile. ``organisation_id`` takes the cases
+    whose municipality or region it is."""
     conditions: list[Composable] = [SQL("first_meeting_on IS NOT NULL")]
     params: dict[str, Any] = {}
     if since is not None:
@@ -351,6 +353,10 @@ def days_to_first_meeting(
     if municipality_id is not None:
         conditions.append(SQL("municipality_id = %(municipality_id)s"))
         params["municipality_id"] = municipality_id
+    if organisation_id is not None:
+        conditions.append(SQL("(municipality_id = %(organisation_id)s "
+                              "OR region_id = %(organisation_id)s)"))
+        params["organisation_id"] = organisation_id
     if county is not None:
         conditions.append(SQL("county = %(county)s"))
         params["county"] = county

@@ -1,0 +1,58 @@
+"""The HTTP service: FastAPI, OpenAPI at /openapi.json, errors as problem+json.
+
+``create_app`` builds the application around opened services (tests pass their own); without
+them, the services are opened at start-up from the settings and closed at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ..settings import Settings
+from . import access_log_routes, commands, feed, operations, queries
+from .problems import install_problem_handlers
+from .services import Services, open_services
+
+DESCRIPTION = """
+Coordinated individual plans (*samordnad individuell plan*, SIP): commands that record what
+happens in a case, queries over the read models, the deadline dashboard, a live event feed for
+backend services, and the read-access log.
+
+Every request carries a bearer JWT naming the person, organisation, unit and roles
+(`sip-ledger token` mints development tokens). Errors are RFC 9457 problem details that name
+the field and, where a SIP rule applies, its rule id (R01–R34).
+"""
+
+
+def create_app(services: Services | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = None
+        if getattr(app.state, "services", None) is None:
+            opened = app.state.services = open_services(settings)
+        try:
+            yield
+        finally:
+            if opened is not None:
+                opened.close()
+                app.state.services = None
+
+    app = FastAPI(
+        title="SIP Ledger",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_problem_handlers(app)
+    operations.install(app)
+    app.include_router(commands.router)
+    app.include_router(queries.router)
+    app.include_router(feed.router)
+    app.include_router(access_log_routes.router)
+    return app

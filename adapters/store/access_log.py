@@ -1,0 +1,278 @@
+"""The read-access log (R33): every read of a case's personal data, and every refused attempt.
+
+R33 (PDL 4:3, HSLF-FS 2016:40 4:9): a read of personal data is logged with the action, the unit,
+the time, the user and the individual; the log is kept at least five years, and the individual
+may learn which units read their data.
+
+- **The individual** is identified by ``individual_key``: the keyed hash of the personal identity
+  number (``domain.identity.individual_key``, the same secret as the ledger's R09 register). The
+  number itself never enters the log, so the log can be read by auditors, exported and kept for
+  years without being a register of who has a SIP; with the secret, "which units read this
+  individual's data" is one index look-up (``for_individual``).
+- **Append-only**: UPDATE, DELETE and TRUNCATE are refused by triggers calling the same function
+  the event table's triggers call (``sip_refuse_change``, created by the recorder; created here
+  too, identically, when the log is set up before the ledger). Culling after the retention period
+  is a decided act of its own (R34), done by a database owner who drops the triggers on purpose;
+  the application's role never can.
+- **Written before the answer**: ``record`` is one INSERT in a transaction of its own, committed
+  when it returns. The HTTP layer calls it before it sends the data; if it fails, the read is not
+  answered (see ``adapters/http/access.py``).
+- ``view`` says what the read showed: ``full`` (personal data), ``restricted`` (no personal data:
+  the closure or supervision view), or empty for reads of lists and of the log itself. What an
+  individual may learn (``for_individual``) are the granted reads that showed personal data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.sql import SQL, Composable, Identifier
+
+from domain.identity import individual_key, normalise_personal_identity_number
+
+TABLE = "sip_access_log"
+REFUSE_FUNCTION = "sip_refuse_change"
+OUTCOMES = ("granted", "refused")
+VIEWS = ("full", "restricted")
+MAX_LIMIT = 10_000
+# Serialises concurrent set-ups (two service processes starting at once).
+_SETUP_LOCK = 0x51_50_41_4C  # "SPAL"
+
+COLUMNS = (
+    "id", "at", "person_id", "organisation_id", "organisation_kind", "unit", "role", "action",
+    "case_id", "individual_key", "view", "outcome", "reason", "request_id",
+)
+
+
+class AccessLog:
+    """The access log in the store's schema, on the read side's connection pool."""
+
+    def __init__(self, datastore: PostgresDatastore, individual_secret: bytes) -> None:
+        self.datastore = datastore
+        self.schema = datastore.schema or "public"
+        self._secret = individual_secret
+        self.table = SQL("{}.{}").format(Identifier(self.schema), Identifier(TABLE))
+        self._columns = SQL(", ").join(Identifier(c) for c in COLUMNS)
+        self._insert = SQL(
+            "INSERT INTO {} (person_id, organisation_id, organisation_kind, unit, role, action, "
+            "case_id, individual_key, view, outcome, reason, request_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+        ).format(self.table)
+
+    # ------------------------------------------------------------------ set-up
+
+    def setup(self) -> None:
+        """Create the table, its indexes and its append-only triggers if missing."""
+        schema = Identifier(self.schema)
+        refuse = SQL("{}.{}").format(schema, Identifier(REFUSE_FUNCTION))
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), (_SETUP_LOCK,))
+            curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            curs.execute(
+                SQL("SELECT to_regprocedure(%s) IS NOT NULL AS present"),
+                (f'"{self.schema}".{REFUSE_FUNCTION}()',),
+            )
+            row = curs.fetchone()
+            if not (row and row["present"]):
+                # The same function the recorder creates (adapters/store/recorder.py).
+                curs.execute(
+                    SQL(
+                        "CREATE OR REPLACE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql "
+                        "AS $$ BEGIN RAISE EXCEPTION 'the SIP ledger is append-only: % on % "
+                        "refused', TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege'; "
+                        "END $$"
+                    ).format(refuse=refuse)
+                )
+            for statement in self._create_statements(refuse):
+                curs.execute(statement)
+
+    def _create_statements(self, refuse: Composable) -> list[Composable]:
+        t = self.table
+        return [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "id bigserial PRIMARY KEY, "
+                "at timestamptz NOT NULL DEFAULT now(), "
+                "person_id text NOT NULL, "
+                "organisation_id text NOT NULL, "
+                "organisation_kind text NOT NULL, "
+                "unit text NOT NULL DEFAULT '', "
+                "role text NOT NULL, "
+                "action text NOT NULL, "
+                "case_id uuid, "
+                "individual_key text, "
+                "view text CHECK (view IN ('full', 'restricted')), "
+                "outcome text NOT NULL CHECK (outcome IN ('granted', 'refused')), "
+                "reason text NOT NULL DEFAULT '', "
+                "request_id text)"
+            ).format(t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (case_id, at)").format(
+                Identifier(f"{TABLE}_case_at"), t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (individual_key, at)").format(
+                Identifier(f"{TABLE}_individual_at"), t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (person_id, at)").format(
+                Identifier(f"{TABLE}_person_at"), t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (organisation_id, at)").format(
+                Identifier(f"{TABLE}_organisation_at"), t),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {} BEFORE UPDATE OR DELETE ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}()"
+            ).format(Identifier(f"{TABLE}_append_only"), t, refuse),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {} BEFORE TRUNCATE ON {} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+            ).format(Identifier(f"{TABLE}_no_truncate"), t, refuse),
+        ]
+
+    # ------------------------------------------------------------------ writing
+
+    def key_for(self, personal_identity_number: str) -> str:
+        """The individual's key in the log (raises InvalidInput for a malformed number)."""
+        pin = normalise_personal_identity_number(personal_identity_number)
+        return individual_key(pin, self._secret)
+
+    def record(
+        self,
+        *,
+        person_id: str,
+        organisation_id: str,
+        organisation_kind: str,
+        unit: str,
+        role: str,
+        action: str,
+        outcome: str,
+        case_id: UUID | str | None = None,
+        personal_identity_number: str | None = None,
+        view: str | None = None,
+        reason: str = "",
+        request_id: str | None = None,
+    ) -> int:
+        """Append one row and commit it; returns its id. Raises if it cannot be written, and
+        then the read it logs must not be answered."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}")
+        if view is not None and view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS} or None")
+        key = self.key_for(personal_identity_number) if personal_identity_number else None
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self._insert,
+                (person_id, organisation_id, organisation_kind, unit, role, action,
+                 case_id, key, view, outcome, reason, request_id),
+                prepare=True,
+            )
+            row = curs.fetchone()
+        assert row is not None
+        return row["id"]
+
+    # ------------------------------------------------------------------ reading
+
+    def query(
+        self,
+        *,
+        case_id: UUID | None = None,
+        person_id: str | None = None,
+        organisation_id: str | None = None,
+        individual_key: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Rows matching every filter given, oldest first; ``since`` inclusive, ``until``
+        exclusive."""
+        conditions: list[Composable] = []
+        params: list[Any] = []
+        for column, value in (
+            ("case_id", case_id),
+            ("person_id", person_id),
+            ("organisation_id", organisation_id),
+            ("individual_key", individual_key),
+            ("outcome", outcome),
+        ):
+            if value is not None:
+                conditions.append(SQL("{} = %s").format(Identifier(column)))
+                params.append(value)
+        conditions.extend(self._period(since, until, params))
+        return self._select(conditions, params, limit)
+
+    def _select(
+        self, conditions: list[Composable], params: list[Any], limit: int
+    ) -> list[dict[str, Any]]:
+        where = SQL(" WHERE ") + SQL(" AND ").join(conditions) if conditions else SQL("")
+        limit = max(1, min(int(limit), MAX_LIMIT))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT {} FROM {}{} ORDER BY at, id LIMIT %s").format(
+                    self._columns, self.table, where),
+                (*params, limit),
+            )
+            return [dict(row) for row in curs.fetchall()]
+
+    def for_case(
+        self,
+        case_id: UUID,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Every row about one case (granted and refused), oldest first."""
+        return self.query(case_id=case_id, since=since, until=until, limit=limit)
+
+    def for_individual(
+        self,
+        personal_identity_number: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+        *,
+        include_refused: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The reads of one individual's personal data, oldest first: granted reads that showed
+        personal data (and, with ``include_refused``, the refused attempts too)."""
+        shown = SQL("(outcome = 'granted' AND view = 'full')")
+        if include_refused:
+            shown = SQL("({} OR outcome = 'refused')").format(shown)
+        conditions: list[Composable] = [SQL("individual_key = %s"), shown]
+        params: list[Any] = [self.key_for(personal_identity_number)]
+        conditions.extend(self._period(since, until, params))
+        return self._select(conditions, params, limit)
+
+    @staticmethod
+    def _period(
+        since: datetime | None, until: datetime | None, params: list[Any]
+    ) -> list[Composable]:
+        conditions: list[Composable] = []
+        if since is not None:
+            conditions.append(SQL("at >= %s"))
+            params.append(since)
+        if until is not None:
+            conditions.append(SQL("at < %s"))
+            params.append(until)
+        return conditions
+
+    def units_for_individual(
+        self, personal_identity_number: str, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Which units read the individual's personal data: per organisation and unit, the
+        first and last read, how many, and which actions (R33)."""
+        conditions = [SQL("individual_key = %s"), SQL("outcome = 'granted'"),
+                      SQL("view = 'full'")]
+        params: list[Any] = [self.key_for(personal_identity_number)]
+        conditions.extend(self._period(since, until, params))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT organisation_id, organisation_kind, unit, min(at) AS first_at, "
+                    "max(at) AS last_at, count(*) AS reads, "
+                    "array_agg(DISTINCT action ORDER BY action) AS actions "
+                    "FROM {} WHERE {} GROUP BY organisation_id, organisation_kind, unit "
+                    "ORDER BY min(at), organisation_id, unit"
+                ).format(self.table, SQL(" AND ").join(conditions)),
+                params,
+            )
+            return [dict(row) for row in curs.fetchall()]
