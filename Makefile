@@ -29,12 +29,13 @@ test: install
 test-store: install
 	$(BIN)/pytest tests/domain tests/store tests/projections tests/runner
 
-# Both on the same server (SIP_BENCH_DATABASE_URL, else the embedded one in var/bench-pgdata);
+# All on the same server (SIP_BENCH_DATABASE_URL, else the embedded one in var/bench-pgdata);
 # figures merged into var/bench.json. The read-model bench keeps its demo log (schema bench_log)
 # between runs: the first run makes it, ~1.7 million events, which takes a while.
 bench: install
 	$(BIN)/python -m tests.benchmarks.run
 	$(BIN)/python -m tests.benchmarks.read_models
+	$(BIN)/python -m tests.benchmarks.http
 
 lint: install
 	$(BIN)/ruff check .

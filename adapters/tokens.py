@@ -13,7 +13,9 @@ Claims: ``sub`` (person id), ``name``, ``org_id``, ``org_kind`` (kommun, region,
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,9 @@ from .settings import Settings
 # The feed carries personal data only to a service whose token has this scope.
 FEED_PERSONAL_SCOPE = "feed:personal"
 DEV_TOKEN_TTL_S = 8 * 3600
+# Verified tokens kept for their lifetime, so a client's every request does not pay for the
+# signature check again (a service sends the same token thousands of times).
+VERIFIED_CACHE_SIZE = 4096
 
 
 class InvalidToken(Exception):
@@ -118,8 +123,27 @@ class TokenVerifier:
             self._jwks = jwt.PyJWKSet.from_json(settings.jwks_file.read_text())
         self._secret = settings.jwt_secret.get_secret_value()
         self.algorithms = ["RS256"] if settings.uses_jwks else ["HS256"]
+        # Verifying may fetch the JWKS over the network (first use, unknown key id).
+        self.may_block = self._jwks_client is not None
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def verify(self, token: str) -> Principal:
+        with self._lock:
+            hit = self._verified.get(token)
+            if hit is not None:
+                if hit[1] > time.time():
+                    self._verified.move_to_end(token)
+                    return hit[0]
+                del self._verified[token]
+        principal, expires = self._verify(token)
+        with self._lock:
+            self._verified[token] = (principal, expires)
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             key: Any = self._key_for(token)
             claims = jwt.decode(
@@ -131,7 +155,7 @@ class TokenVerifier:
             raise InvalidToken("token has expired") from None
         except (jwt.PyJWTError, ValueError) as error:
             raise InvalidToken(f"token is not valid: {_first_line(error)}") from None
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), float(claims["exp"])
 
     def _key_for(self, token: str) -> Any:
         if self._jwks_client is not None:

@@ -85,6 +85,18 @@ def current_plan(curs: Cursor[Any], schema: str, case_id: UUID) -> Record | None
     return row["record"]  # a json column: psycopg gives it back decoded
 
 
+def case_parties(datastore: Any, schema: str, case_id: UUID) -> list[str] | None:
+    """The organisations party to a case (None if the model has not seen it): what a command's
+    access check needs, without reading and decoding the whole record."""
+    with datastore.get_connection() as conn:
+        row = conn.execute(
+            SQL("SELECT parties FROM {} WHERE case_id = %s").format(
+                CurrentPlans(schema).table("rm_case_plans")),
+            (case_id,),
+        ).fetchone()
+    return None if row is None else row["parties"]
+
+
 def list_cases(
     curs: Cursor[Any],
     schema: str,

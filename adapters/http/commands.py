@@ -45,7 +45,7 @@ from domain.commands import (
 from domain.errors import CaseNotFound
 from domain.ledger import CommandResult, SipLedger
 from domain.parties import Frozen, Role
-from projections.plans import current_plan
+from projections.plans import case_parties
 
 from ..logging import command_context, get_logger
 from ..tokens import Principal
@@ -108,10 +108,10 @@ def build(command: type[Command], values: dict[str, Any]) -> Command:
 
 def check_party(svc: Services, caller: Principal, case_id: UUID) -> None:
     """Only an organisation party to the case may write to it (R13)."""
-    record = _record(svc, case_id)
-    if record is None:
+    parties = _parties(svc, case_id)
+    if parties is None:
         raise CaseNotFound(case_id)
-    if caller.organisation.id not in record["parties"]:
+    if caller.organisation.id not in parties:
         log.warning("command refused: organisation not party to the case", case_id=str(case_id),
                     organisation_id=caller.organisation.id)
         raise ProblemError(
@@ -121,16 +121,14 @@ def check_party(svc: Services, caller: Principal, case_id: UUID) -> None:
         )
 
 
-def _record(svc: Services, case_id: UUID) -> dict[str, Any] | None:
-    with svc.datastore.transaction(commit=False) as curs:
-        record = current_plan(curs, svc.schema, case_id)
-    if record is None:
+def _parties(svc: Services, case_id: UUID) -> list[str] | None:
+    parties = case_parties(svc.datastore, svc.schema, case_id)
+    if parties is None:
         # Perhaps recorded a moment ago and not yet projected: wait for the log's head once.
         head = svc.ledger.recorder.max_notification_id()
         if head and svc.runner.wait_for(head, svc.settings.projection_wait_s):
-            with svc.datastore.transaction(commit=False) as curs:
-                record = current_plan(curs, svc.schema, case_id)
-    return record
+            parties = case_parties(svc.datastore, svc.schema, case_id)
+    return parties
 
 
 def answer(
@@ -222,11 +220,13 @@ def _case_route(path: str, command: type[CaseCommand], method: str, summary: str
         cmd = build(command, {**dict(body), "case_id": case_id, "command_id": command_id})
         with command_context(method, command_id, case_id=str(case_id),
                              organisation_id=caller.organisation.id):
-            # A repeated command answers its first result even if the caller's standing has
-            # changed since; anything new must come from a party.
-            prior = svc.ledger.command_log.find_command(command_id)
-            if prior is None:
+            try:
                 check_party(svc, caller, case_id)
+            except (ProblemError, CaseNotFound):
+                # A repeated command answers its first result even if the caller's standing
+                # has changed since; anything new must come from a party.
+                if svc.ledger.command_log.find_command(command_id) is None:
+                    raise
             run = getattr(SipLedger, method)
             result = run(svc.ledger, cmd, caller.actor(_actor_role(caller)))
         return answer(svc, result, command_id, response, wait)
