@@ -77,5 +77,8 @@ def test_no_server_errors_and_answers_match_the_schema(api_schema, auth, case_id
 
         run()
 
+    statuses = sorted({status for _, status in sent})
+    print(f"\nschemathesis: {len(sent)} requests over {len(operations)} operations; "
+          f"statuses {statuses}")
     assert len(sent) >= MINIMUM_REQUESTS, f"only {len(sent)} generated requests"
     assert len({label for label, _ in sent}) == len(operations)
