@@ -36,6 +36,8 @@ bench: install
 	$(BIN)/python -m tests.benchmarks.run
 	$(BIN)/python -m tests.benchmarks.read_models
 	$(BIN)/python -m tests.benchmarks.http
+	$(BIN)/python -m tests.benchmarks.audit
+	$(BIN)/python -m tests.benchmarks.as_of
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,7 +23,7 @@ from domain.deadlines import DeadlinePolicy, known_policies
 from domain.errors import SipError
 from domain.ledger import SipLedger
 
-from . import projections_cli, serve_cli
+from . import audit_cli, projections_cli, serve_cli, store_cli
 from .cli_errors import (
     EXIT_INVALID,
     StoreUnavailable,
@@ -169,6 +169,8 @@ def _policy_terms(p: DeadlinePolicy) -> list[str]:
 
 
 app.add_typer(projections_cli.app, name="projections")
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(store_cli.app, name="store")
 app.command("serve")(serve_cli.serve)
 app.command("token")(serve_cli.token)
 

@@ -12,6 +12,7 @@ from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 
 from domain.errors import SipError
+from projections.runner import ReadModelsNotSetUp
 
 from .logging import PERSONAL_IDENTITY_NUMBER, REDACTED
 from .settings import Settings
@@ -51,6 +52,8 @@ def describe(error: BaseException) -> tuple[str, int]:
             loc = f"SIP_{loc.upper()}"  # name the variable the operator sets
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         return f"error field {loc}: {one_line(first['msg'])}{more}", EXIT_INVALID
+    if isinstance(error, ReadModelsNotSetUp):
+        return f"error field SIP_CREATE_TABLES: {one_line(str(error))}", EXIT_STORE
     if isinstance(error, StoreUnavailable):
         return f"error field {error.setting}: cannot use the store: {one_line(str(error))}", (
             EXIT_STORE
@@ -62,7 +65,7 @@ def describe(error: BaseException) -> tuple[str, int]:
 def reporting_errors() -> Iterator[None]:
     try:
         yield
-    except (SipError, ValidationError, StoreUnavailable) as error:
+    except (SipError, ValidationError, StoreUnavailable, ReadModelsNotSetUp) as error:
         line, code = describe(error)
         typer.echo(line, err=True)
         raise typer.Exit(code) from None

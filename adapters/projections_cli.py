@@ -36,7 +36,7 @@ app = typer.Typer(help="Read models: run, rebuild, status.", no_args_is_help=Tru
 @contextmanager
 def opened_datastore(settings: Settings) -> Iterator[PostgresDatastore]:
     store = Store.from_settings(settings)
-    store.ensure_schema()
+    store.ensure_schema()  # only where this process creates tables (SIP_CREATE_TABLES)
     datastore = store.datastore()
     try:
         yield datastore
@@ -60,6 +60,7 @@ def run(
             batch_size=batch_size,
             poll_interval=poll_interval,
             log=lambda event, **fields: log.warning(event, **fields),
+            create_tables=settings.create_tables,
         )
         runner.setup()
         # Everything alive now (modules, classes, pools) lives as long as the process: take it

@@ -33,6 +33,7 @@ from rich.console import Console
 
 from domain.errors import SipError
 from domain.parties import Organisation, OrganisationKind, Role
+from projections.runner import ReadModelsNotSetUp
 
 from .cli_errors import EXIT_INVALID, StoreUnavailable, reporting_errors
 from .demo import run_demo
@@ -132,7 +133,7 @@ def _store_setting(settings: Settings) -> tuple[str, str | None]:
 def _store_errors(setting: str, password: str | None) -> Iterator[None]:
     try:
         yield
-    except (SipError, ValidationError):
+    except (SipError, ValidationError, ReadModelsNotSetUp):
         raise
     except Exception as error:  # psycopg, eventsourcing, or the embedded server's start-up
         raise StoreUnavailable(setting, error, secret=password) from error

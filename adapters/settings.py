@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # production: whoever has it can test personal identity numbers against the index.
     individual_key: SecretStr = SecretStr(DEV_INDIVIDUAL_KEY)
     pool_size: int = Field(default=5, ge=1, le=100)
+    # Whether this process creates what is missing at start (schema, tables, triggers, read
+    # models). Production runs the service as an application role that may not: the owner runs
+    # `sip-ledger store grant-app-role` first, and the service runs with this false.
+    create_tables: bool = True
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"
 
@@ -49,6 +53,19 @@ class Settings(BaseSettings):
     feed_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     # /readyz answers 503 when the read models lag the log by more than this many events.
     ready_max_lag: int = Field(default=10_000, ge=0)
+
+    # ---- the audit trail (sip-ledger audit; adapters/audit/)
+    # Ed25519 key that signs the chain's checkpoints: a PEM file, or PEM text / the raw 32 bytes
+    # in base64. Unset: a development key generated into $SIP_DATA_DIR/audit-signing-key.pem.
+    # Production sets its own and keeps it outside the database (README).
+    audit_signing_key_file: Path | None = None
+    audit_signing_key: SecretStr | None = None
+    # The public key(s) a verifier trusts (PEM); unset: the signing key's own.
+    audit_public_key_file: Path | None = None
+    # The service writes a checkpoint after this many events, or this long after the last one
+    # when events have come since.
+    audit_checkpoint_every_events: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_s: float = Field(default=300.0, gt=0)
 
     @property
     def uses_jwks(self) -> bool:

@@ -11,21 +11,40 @@ that is safe here: a decision that writes on stale state collides on the primary
 copies are then evicted and the command decided again on state read from the store; a refusal is
 never given on a cached copy alone, it is decided once more from the store first. The queries
 (``get_case``, ``open_cases_for``) always read from the store.
+
+Snapshots (the library's, issue 5): the ledger takes a snapshot of a case every
+``SNAPSHOT_INTERVAL`` versions, right after the command's transaction (``snapshotting_intervals``;
+the library keeps them in ``sipledger_snapshots`` through the same mapper as the events), and the
+repository then starts a case from the latest snapshot at or below the version asked for and
+replays only the events after it. ``domain.case.CaseSnapshot`` restores exactly the aggregate a
+replay gives (tests/domain/test_snapshots.py, tests/store/test_snapshots.py), so commands may be
+decided on it too. Snapshots are derived data: one that cannot be taken is logged and left out,
+never failing the committed command, and one that cannot be read or restored is logged and the
+case replayed from its events alone; either way only the read is slower.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    ProjectorFunction,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.utils import strtobool
 
 from .case import Context, SipCase
 from .clock import utc_now
@@ -57,6 +76,14 @@ from .transcodings import register_sip_transcodings
 # them in conflict, 10 none).
 MAX_ATTEMPTS = 10
 RETRY_PAUSE_S = 0.002
+
+# A snapshot of a case every this many versions: an as-of read or a command's read of an uncached
+# case then replays at most this many events after the snapshot (measured ~0.1 ms an event;
+# tests/benchmarks/as_of.py), and a command whose events cross a multiple of it pays one read
+# of up to this many events and one insert after its transaction.
+SNAPSHOT_INTERVAL = 100
+
+log = logging.getLogger(__name__)
 
 
 class CommandEntry(Frozen):
@@ -151,8 +178,50 @@ def decide_on_case(
     return [case]
 
 
+# Set while reading an aggregate type that is never snapshotted (the register), so that the
+# repository does not look for a snapshot first: one round trip less on every proposal.
+_NOT_SNAPSHOTTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "sip_not_snapshotted", default=False
+)
+
+
+class SnapshotTolerantRepository(Repository[UUID]):
+    """The library's repository, except that a snapshot which cannot be read or restored (a
+    table the role may not read, a snapshot taken by code of another shape: see
+    ``domain.case.CaseSnapshot``) is passed over with a warning, and the aggregate replayed from
+    its events alone, as if there were no snapshot."""
+
+    def _reconstruct_aggregate(
+        self,
+        aggregate_id: UUID,
+        version: int | None,
+        projector_func: ProjectorFunction[Any, Any],
+    ) -> Any:
+        if self.snapshot_store is not None and _NOT_SNAPSHOTTED.get():
+            return Repository(self.event_store)._reconstruct_aggregate(
+                aggregate_id, version, projector_func
+            )
+        try:
+            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
+        except AggregateNotFoundError:
+            raise
+        except Exception:
+            if self.snapshot_store is None:
+                raise
+            log.warning(
+                "reading %s (version %s) with its snapshot failed; replaying its events alone",
+                aggregate_id, version, exc_info=True,
+            )
+            return Repository(self.event_store)._reconstruct_aggregate(
+                aggregate_id, version, projector_func
+            )
+
+
 class SipLedger(Application[UUID]):
     name = "SipLedger"
+    # The library turns snapshotting on for these (IS_SNAPSHOTTING_ENABLED=n in the environment
+    # turns it off: no snapshots taken or read); the register (IndividualCases) is not snapshotted.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {SipCase: SNAPSHOT_INTERVAL}
 
     def __init__(
         self,
@@ -174,6 +243,35 @@ class SipLedger(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_sip_transcodings(transcoder)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def construct_repository(self) -> Repository[UUID]:
+        """As the library's, with a repository that replays when a snapshot cannot be used."""
+        cache_maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return SnapshotTolerantRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(
+                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
+            ),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """The library's, called by ``save`` once the events are committed; a snapshot that
+        fails is logged and left out, for the command has been recorded (a missing snapshot
+        only makes reading the case slower)."""
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception:
+            log.warning(
+                "snapshot of %s not taken; the command is recorded, reads replay more events",
+                ", ".join(str(i) for i in processing_event.aggregates),
+                exc_info=True,
+            )
 
     # ------------------------------------------------------------------ commands
 
@@ -341,10 +439,13 @@ class SipLedger(Application[UUID]):
         register_id = self._register_id(pin)
         if fresh:
             self._forget(register_id)
+        token = _NOT_SNAPSHOTTED.set(True)  # registers are not snapshotted (not in the intervals)
         try:
             register = self.repository.get(register_id)
         except AggregateNotFoundError:
             return None
+        finally:
+            _NOT_SNAPSHOTTED.reset(token)
         assert isinstance(register, IndividualCases)
         return register
 

@@ -2,10 +2,14 @@
 
 The library's JSON transcoder matches on the exact type, so each pydantic model is registered by
 name. Renaming a model would orphan stored events: the names here are part of the stored format.
+The two dataclasses of SipCase's state (``DeadlineState``, ``InvitationState``) are stored only in
+snapshots (see ``domain.case.CaseSnapshot``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
@@ -39,6 +43,35 @@ class PydanticAsDict(Transcoding):
         return self.model.model_validate(data)
 
 
+class DataclassAsDict(Transcoding):
+    """A dataclass of an aggregate's state, field by field (its values transcoded in turn).
+
+    The JSON transcoder stores a StrEnum as its plain string: ``restore`` gives, per field, what
+    turns the decoded value back into the field's type."""
+
+    def __init__(self, cls: type, restore: dict[str, Callable[[Any], Any]] | None = None):
+        self.type = cls
+        self.name = cls.__name__
+        self.cls = cls
+        self.restore = restore or {}
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        for name, restore in self.restore.items():
+            data[name] = restore(data[name])
+        return self.cls(**data)
+
+
+STORED_DATACLASSES: tuple[DataclassAsDict, ...] = (
+    DataclassAsDict(case.DeadlineState),
+    DataclassAsDict(
+        case.InvitationState,
+        restore={"reply": lambda r: None if r is None else commands.Reply(r)},
+    ),
+)
+
 STORED_MODELS: tuple[type[BaseModel], ...] = (
     parties.Organisation,
     parties.Actor,
@@ -67,3 +100,5 @@ def register_sip_transcodings(transcoder: JSONTranscoder) -> None:
     transcoder.register(DateAsISO())
     for model in STORED_MODELS:
         transcoder.register(PydanticAsDict(model))
+    for transcoding in STORED_DATACLASSES:
+        transcoder.register(transcoding)

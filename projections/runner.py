@@ -113,6 +113,15 @@ def decode_batch(notifications: Sequence[LoggedRow]) -> Batch:
     return batch
 
 
+class ReadModelsNotSetUp(Exception):
+    """A process that may not create tables found the read models missing or outdated: the
+    owner's set-up (``sip-ledger store grant-app-role``) must run first."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem}: run the owner's set-up (sip-ledger store grant-app-role) "
+                         "before starting with SIP_CREATE_TABLES=false")
+
+
 class ReadSide:
     """The read side in the store: the log it reads, and the tables the runner shares with
     rebuilds and status (tracking, model versions)."""
@@ -171,6 +180,26 @@ class ReadSide:
                     )
 
         return deferred
+
+    def attach(self, models: Iterable[ReadModel]) -> None:
+        """Check that the owner's set-up built ``models`` as this code expects, creating nothing
+        (a process without DDL rights: see ``ReadModelRunner(create_tables=False)``)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found",
+                         (self.models_table.as_string(curs),))
+            if not curs.fetchone()["found"]:
+                raise ReadModelsNotSetUp(f"no read models in schema {self.schema}")
+            curs.execute(SQL("SELECT name, schema_version FROM {}").format(self.models_table))
+            built = {row["name"]: row["schema_version"] for row in curs.fetchall()}
+        for model in models:
+            version = built.get(model.name)
+            if version is None:
+                raise ReadModelsNotSetUp(f"read model {model.name} is not built in schema "
+                                         f"{self.schema}")
+            if version != model.schema_version:
+                raise ReadModelsNotSetUp(
+                    f"read model {model.name} was built by other code (schema version "
+                    f"{version}, this code {model.schema_version}); it must be rebuilt")
 
     def built_versions(self) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as curs:
@@ -279,8 +308,11 @@ class ReadModelRunner:
         batch_size: int = BATCH_SIZE,
         poll_interval: float = POLL_INTERVAL_S,
         log: Log = _quiet,
+        create_tables: bool = True,
     ) -> None:
         self.store = ReadSide(datastore, events_table)
+        # False: the tables exist (the owner's set-up built them); only use them.
+        self.create_tables = create_tables
         self.channel = self.store.log_reader.channel_name
         self.models = list(models) if models is not None else [
             cls(datastore.schema) for cls in ALL_MODELS
@@ -301,8 +333,11 @@ class ReadModelRunner:
     # -------------------------------------------------------------- set-up and catch-up
 
     def setup(self) -> None:
-        self.unindexed = self.store.setup(self.models)
-        self._rebuild_outdated()
+        if self.create_tables:
+            self.unindexed = self.store.setup(self.models)
+            self._rebuild_outdated()
+        else:
+            self.store.attach(self.models)
         for model in self.models:
             self.positions[model.tracking_name] = self.store.position(model.tracking_name)
 

@@ -14,6 +14,7 @@ from domain.clock import utc_now
 from domain.ledger import SipLedger
 from projections.runner import ReadModelRunner
 
+from ..audit.checkpoints import Checkpointer
 from ..logging import get_logger
 from ..settings import Settings
 from ..store import Store
@@ -40,6 +41,8 @@ class Services:
     verifier: TokenVerifier
     access_log: AccessLog
     feed: EventFeed
+    # Signs the hash chain's checkpoints as the log grows (adapters/audit/checkpoints.py).
+    checkpointer: Checkpointer | None = None
 
     @property
     def schema(self) -> str:
@@ -49,6 +52,8 @@ class Services:
         self.feed.stop()
         self.runner.stop()
         self.ledger.close()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()  # signs a last checkpoint: before the pool closes
         self.datastore.close()
 
 
@@ -66,12 +71,18 @@ def open_services(
     ledger = store.ledger(individual_secret=secret, pool_size=settings.pool_size, clock=clock)
     datastore = store.datastore(pool_size=settings.pool_size, max_overflow=10)
     access_log = AccessLog(datastore, individual_secret=secret)
-    access_log.setup()
-    runner = ReadModelRunner(datastore, log=_runner_log).start()
+    if store.create_tables:
+        access_log.setup()
+    runner = ReadModelRunner(datastore, log=_runner_log, create_tables=store.create_tables).start()
     from .feed import EventFeed
 
     feed = EventFeed(datastore, heartbeat_s=settings.feed_heartbeat_s).start()
+    checkpointer = Checkpointer.from_settings(settings, datastore, log=_runner_log).start()
+    if checkpointer.key.development:
+        log.warning("audit checkpoints are signed with the development key; set "
+                    "SIP_AUDIT_SIGNING_KEY_FILE in production")
     return Services(
         settings=settings, store=store, ledger=ledger, datastore=datastore, runner=runner,
         verifier=TokenVerifier(settings), access_log=access_log, feed=feed,
+        checkpointer=checkpointer,
     )

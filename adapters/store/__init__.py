@@ -30,6 +30,9 @@ class Store:
 
     conninfo: str
     schema: str = "public"
+    # False: the owner's set-up made everything; this process (an application role without DDL
+    # rights) only uses it. See adapters/store/roles.py.
+    create_tables: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -37,18 +40,34 @@ class Store:
             url = settings.database_url.get_secret_value()
         else:
             url = start_embedded_postgres(settings.embedded_pgdata)
-        return cls(conninfo=url, schema=settings.database_schema)
+        return cls(conninfo=url, schema=settings.database_schema,
+                   create_tables=settings.create_tables)
 
     def connect(self, **kwargs) -> psycopg.Connection:
         return psycopg.connect(self.conninfo, **kwargs)
 
     def ensure_schema(self) -> None:
+        """Create the schema if it is missing (and only then: CREATE SCHEMA IF NOT EXISTS needs
+        CREATE on the database even when the schema exists)."""
+        if not self.create_tables:
+            return
         with self.connect(autocommit=True) as conn:
-            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(Identifier(self.schema)))
+            found = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (self.schema,))
+            row = found.fetchone()
+            if not (row and row[0]):
+                conn.execute(
+                    SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(Identifier(self.schema)))
 
     def eventsourcing_env(
-        self, pool_size: int = 5, cache_size: int = AGGREGATE_CACHE_SIZE
+        self,
+        pool_size: int = 5,
+        cache_size: int = AGGREGATE_CACHE_SIZE,
+        snapshots: bool = True,
     ) -> dict[str, str]:
+        """The library's environment for SipLedger on this store. ``snapshots``: take and read
+        the case snapshots (SipLedger.snapshotting_intervals; the library keeps them in the
+        table sipledger_snapshots, created beside the events); False reads by replaying every
+        event and takes none (a baseline for benchmarks)."""
         params = conninfo_to_dict(self.conninfo)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -62,7 +81,8 @@ class Store:
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_CONNECT_TIMEOUT": "10",
-            "CREATE_TABLE": "y",
+            "CREATE_TABLE": "y" if self.create_tables else "n",
+            "IS_SNAPSHOTTING_ENABLED": "y" if snapshots else "n",
         }
         if cache_size > 0:  # the library reads 0 as "unbounded", so leave it out instead
             env["AGGREGATE_CACHE_MAXSIZE"] = str(cache_size)

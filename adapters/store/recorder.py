@@ -5,6 +5,21 @@ notification ids commit-ordered, so a subscriber never skips an event. The comma
 into the library's ``_insert_events`` hook, in the same pipelined transaction as the events, so a
 command has its events and its log row or neither. A repeated command id fails on the log's
 primary key when the pipeline syncs, as an IntegrityError, and the whole transaction rolls back.
+
+The audit hash chain (``adapters/audit/chain.py``) is written in the same transaction too, one
+row per event in ``sipledger_chain``, by one more statement in the library's pipeline: right
+after its LOCK TABLE and INSERT (the library calls ``_insert_events`` before those, so the chain
+goes in ``_insert_stored_events``), an INSERT ... SELECT reads the chain's last hash and hashes
+this transaction's events in notification order, in the database, with the documented encoding.
+It is sent with the events and checked at the same sync, so it costs no round trip and no
+client work; every writer of the chain holds the event table's EXCLUSIVE lock while it reads
+the last hash and appends, so the chain cannot fork. ``audit verify`` recomputes every hash in
+Python from the raw rows, so the two implementations check each other.
+
+A log recorded before the chain existed gets its chain once, when the recorder's set-up finds
+events and neither a chain nor a checkpoint (``_chain_existing_log``); a chain that exists is
+never extended over events it does not cover (the statement takes only rows this transaction
+inserted), so an event slipped in outside the ledger stays visible to ``audit verify``.
 """
 
 from __future__ import annotations
@@ -16,10 +31,18 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from domain.ledger import CommandEntry, RecordedCommand
+
+from ..audit.chain import GENESIS, chain_over
+from ..logging import get_logger
+
+log = get_logger(__name__)
+
+# Events hashed and inserted per statement while an existing log gets its chain.
+BACKFILL_BATCH = 20_000
 
 
 class SipRecorder(PostgresApplicationRecorder):
@@ -27,10 +50,16 @@ class SipRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         base = events_table_name.removesuffix("_events")
         self.commands_table_name = f"{base}_commands"
-        self.check_identifier_length(self.commands_table_name)
+        self.chain_table_name = f"{base}_chain"
+        self.checkpoints_table_name = f"{base}_checkpoints"
+        for name in (self.commands_table_name, self.chain_table_name,
+                     self.checkpoints_table_name):
+            self.check_identifier_length(name)
         schema = Identifier(self.datastore.schema)
         commands = SQL("{0}.{1}").format(schema, Identifier(self.commands_table_name))
         events = SQL("{0}.{1}").format(schema, Identifier(self.events_table_name))
+        chain = SQL("{0}.{1}").format(schema, Identifier(self.chain_table_name))
+        checkpoints = SQL("{0}.{1}").format(schema, Identifier(self.checkpoints_table_name))
         # The log keeps which (aggregate, version) pairs a command wrote; their notification ids
         # are looked up from the events themselves, so the row can be written before they exist.
         self.sql_create_statements.append(
@@ -44,9 +73,27 @@ class SipRecorder(PostgresApplicationRecorder):
                 "recorded_at timestamptz NOT NULL DEFAULT now())"
             ).format(commands=commands)
         )
+        # The audit chain: each event's hash under its notification id (adapters/audit/chain.py),
+        # and the signed checkpoints over it (adapters/audit/checkpoints.py).
+        self.sql_create_statements.extend((
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {chain} ("
+                "notification_id bigint PRIMARY KEY, "
+                "hash bytea NOT NULL)"
+            ).format(chain=chain),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {checkpoints} ("
+                "position bigint PRIMARY KEY, "
+                "chain_hash bytea NOT NULL, "
+                "recorded_at timestamptz NOT NULL, "
+                "key_id text NOT NULL, "
+                "signature bytea NOT NULL)"
+            ).format(checkpoints=checkpoints),
+        ))
         # Append-only (R32: a mistake is corrected by a later event, never by editing one): the
-        # event table and the command log refuse UPDATE, DELETE and TRUNCATE, whoever asks. In
-        # production the application's role has only INSERT and SELECT besides (README).
+        # event table, the command log, the audit chain and its checkpoints refuse UPDATE, DELETE
+        # and TRUNCATE, whoever asks. In production the application's role has only INSERT and
+        # SELECT besides (README).
         refuse = SQL("{0}.{1}").format(schema, Identifier("sip_refuse_change"))
         self.sql_create_statements.append(
             SQL(
@@ -55,7 +102,12 @@ class SipRecorder(PostgresApplicationRecorder):
                 "TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege'; END $$"
             ).format(refuse=refuse)
         )
-        for table, name in ((events, self.events_table_name), (commands, self.commands_table_name)):
+        for table, name in (
+            (events, self.events_table_name),
+            (commands, self.commands_table_name),
+            (chain, self.chain_table_name),
+            (checkpoints, self.checkpoints_table_name),
+        ):
             self.sql_create_statements.extend((
                 SQL(
                     "CREATE OR REPLACE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table} "
@@ -80,6 +132,113 @@ class SipRecorder(PostgresApplicationRecorder):
             "JOIN {events} e ON e.originator_id = w.id AND e.originator_version = w.version "
             "WHERE c.command_id = %s GROUP BY c.command_id"
         ).format(commands=commands, events=events)
+        # Append this transaction's events to the chain (adapters/audit/chain.py, in SQL). It
+        # starts at the chain's head (the row with the highest notification id) and walks the
+        # event table's notification-id index one row at a time, hashing as it goes: each step
+        # is "the next event after this one that this transaction inserted" (xmin), ORDER BY
+        # ... LIMIT 1, an index scan whatever the statistics say (a plain range condition on a
+        # value from a sub-select is estimated at a third of the table: a sequential scan of
+        # the whole log for every save). Events that this transaction did not insert and that
+        # have no chain row (put in from outside) are stepped over, never taken in.
+        # canonical_bytes is uuid_send(id) || int8send(version) || int4send(len(topic)) ||
+        # topic || int4send(len(state)) || state; each hash is sha256(previous || canonical).
+        self._append_chain = SQL(
+            "WITH RECURSIVE chained (n, notification_id, hash) AS ("
+            "SELECT 0::bigint, coalesce(head.notification_id, 0), "
+            "coalesce(head.hash, decode(repeat('00', 32), 'hex')) "
+            "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+            "SELECT notification_id, hash FROM {chain} "
+            "ORDER BY notification_id DESC LIMIT 1) AS head ON true "
+            "UNION ALL "
+            "SELECT chained.n + 1, e.notification_id, sha256(chained.hash "
+            "|| uuid_send(e.originator_id) || int8send(e.originator_version) "
+            "|| int4send(octet_length(convert_to(e.topic, 'UTF8'))) "
+            "|| convert_to(e.topic, 'UTF8') || int4send(length(e.state)) || e.state) "
+            "FROM chained CROSS JOIN LATERAL ("
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {events} WHERE notification_id > chained.notification_id "
+            "AND xmin = pg_current_xact_id()::xid "
+            "ORDER BY notification_id LIMIT 1) AS e) "
+            "INSERT INTO {chain} (notification_id, hash) "
+            "SELECT notification_id, hash FROM chained WHERE n > 0"
+        ).format(chain=chain, events=events)
+        # The backfill's insert (hashes computed here, in Python).
+        self._insert_chain = SQL(
+            "INSERT INTO {chain} (notification_id, hash) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        ).format(chain=chain)
+        self._chain_or_checkpoint_exists = SQL(
+            "SELECT EXISTS (SELECT 1 FROM {chain}) OR EXISTS (SELECT 1 FROM {checkpoints})"
+        ).format(chain=chain, checkpoints=checkpoints)
+        self._event_exists = SQL("SELECT EXISTS (SELECT 1 FROM {events})").format(events=events)
+        self._select_all_events = SQL(
+            "SELECT notification_id, uuid_send(originator_id), originator_version, "
+            "convert_to(topic, 'UTF8'), state FROM {events} ORDER BY notification_id"
+        ).format(events=events)
+
+    # ------------------------------------------------------------------ the audit chain
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if self.datastore.enable_db_functions:
+            # The library's insert function takes no table lock and writes no chain.
+            raise RuntimeError("SipRecorder needs POSTGRES_ENABLE_DB_FUNCTIONS off (README)")
+        return super().insert_events(stored_events, **kwargs)
+
+    def _insert_stored_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        # The library's LOCK TABLE, NOTIFY and INSERT ... RETURNING notification_id, then the
+        # chain's append, in the same pipeline (checked at the library's sync). A cursor of its
+        # own: ``curs`` keeps the insert's notification ids for the library to fetch.
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        with curs.connection.cursor() as chain:
+            chain.execute(self._append_chain, prepare=True)
+
+    def create_table(self) -> None:
+        super().create_table()
+        self._chain_existing_log()
+
+    def _chain_existing_log(self) -> None:
+        """Give a log recorded before the chain existed its chain, once, under the table lock.
+
+        Only when there are events and neither a chain row nor a checkpoint: a chain that was
+        there once and is gone (or a log with checkpoints and no chain) is evidence, and is left
+        for ``audit verify`` to report rather than papered over.
+        """
+        with self.datastore.get_connection() as conn:
+            with conn.cursor(row_factory=tuple_row) as curs:
+                if _first(curs.execute(self._chain_or_checkpoint_exists)) or not _first(
+                    curs.execute(self._event_exists)
+                ):
+                    return
+            with conn.transaction(), conn.cursor() as curs:
+                self._lock_table(curs)  # no writer appends meanwhile
+                curs.row_factory = tuple_row
+                if _first(curs.execute(self._chain_or_checkpoint_exists)):
+                    return  # another process did it first
+                log.warning("audit chain: chaining the events recorded before it existed",
+                            schema=self.datastore.schema, table=self.events_table_name)
+                # In notification order by the index (the heap is in that order), never a sort
+                # of the whole log, whatever the statistics say.
+                for setting in ("enable_sort", "enable_bitmapscan", "enable_seqscan"):
+                    curs.execute(f"SET LOCAL {setting} = off")
+                previous, count = GENESIS, 0
+                with conn.cursor("sip_chain_backfill", binary=True, row_factory=tuple_row) as rows:
+                    rows.itersize = BACKFILL_BATCH
+                    rows.execute(self._select_all_events)
+                    while batch := rows.fetchmany(BACKFILL_BATCH):
+                        hashes = chain_over(previous, [r[1:] for r in batch])
+                        curs.execute(self._insert_chain, ([r[0] for r in batch], hashes))
+                        previous, count = hashes[-1], count + len(batch)
+                log.warning("audit chain: existing events chained", events=count,
+                            schema=self.datastore.schema)
+
+    # ------------------------------------------------------------------ the command log
 
     def _insert_events(
         self,
@@ -118,3 +277,8 @@ class SipRecorder(PostgresApplicationRecorder):
             notification_ids=tuple(row["notification_ids"]),
             recorded_at=row["recorded_at"],
         )
+
+
+def _first(curs: Cursor[Any]) -> Any:
+    row = curs.fetchone()
+    return row[0] if row is not None else None
