@@ -42,7 +42,7 @@ from structlog.contextvars import bound_contextvars
 from projections.runner import ALL_MODELS, EVENTS_TABLE, TRACKING_TABLE
 
 from ..logging import PERSONAL_IDENTITY_NUMBER, get_logger
-from .problems import PROBLEM_RESPONSES, problem_response
+from .problems import PROBLEM_RESPONSES, internal_error, problem_response
 
 log = get_logger("sip_ledger.http")
 
@@ -304,11 +304,7 @@ class RequestContext:
                 if not response_started:
                     # Answer here, so the 500 carries the request id header too. The server's
                     # error middleware outside still logs the error (once) and sends nothing.
-                    response = problem_response(
-                        Request(scope), 500, "Internal error",
-                        "an unexpected error; quote the request id to support",
-                        kind="internal-error",
-                    )
+                    response = internal_error(Request(scope))
                     await response(scope, receive, send_with_id)
                 raise
             finally:

@@ -105,6 +105,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def internal_error(request: Request) -> JSONResponse:
+    """The answer to a bug: nothing of it but the request id to quote."""
+    return problem_response(request, 500, "Internal error",
+                            "an unexpected error; quote the request id to support",
+                            kind="internal-error")
+
+
 def _sip_error(request: Request, error: SipError) -> JSONResponse:
     fields = {"field": error.field, "rule": error.rule}
     if isinstance(error, VersionConflict):
@@ -186,6 +193,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         log.error("unexpected error", error=type(error).__name__, exc_info=error)
-        return problem_response(request, 500, "Internal error",
-                                "an unexpected error; quote the request id to support",
-                                kind="internal-error")
+        return internal_error(request)
