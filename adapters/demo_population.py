@@ -126,6 +126,16 @@ FK = _org("fk", OrganisationKind.FORSAKRINGSKASSAN, "Försäkringskassan")
 AF = _org("af", OrganisationKind.ARBETSFORMEDLINGEN, "Arbetsförmedlingen")
 KRIMINALVARDEN = _org("kriminalvarden", OrganisationKind.KRIMINALVARDEN, "Kriminalvården")
 
+
+def organisations() -> tuple[Organisation, ...]:
+    """Every organisation of the demo: the directory ``serve --demo`` accepts tokens of."""
+    found: list[Organisation] = []
+    for area in AREAS:
+        found.append(area.region)
+        for kommun, school in area.kommuner:
+            found += [kommun, school]
+    return (*found, FK, AF, KRIMINALVARDEN)
+
 # Units staff work in, by kind of organisation: what an actor's "unit" says (R32).
 UNITS = {
     K: (

@@ -21,7 +21,9 @@ Envelope (every event)::
     actor         who recorded it: person_id, organisation_id, organisation_kind, unit, role
     data          the public fields below: process facts, organisations, dates, counts
     personal      the personal fields below; present only for a subscriber whose token has the
-                  scope ``feed:personal`` (and the role service or auditor), else left out
+                  scope ``feed:personal`` (and the role service or auditor) and whose
+                  organisation may read the case in full now (R13, adapters/http/feed.py),
+                  else left out
 
 Personal data is the individual's identity (personal identity number, name), guardians and other
 private persons (names of consent givers, relatives, plan copy recipients, persons approved for

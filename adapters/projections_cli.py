@@ -2,7 +2,8 @@
 
 ``run`` feeds the read models in a process of its own (the service runs the same runner in a
 thread); ``rebuild`` rebuilds beside the live model and swaps it in, with a progress bar;
-``status`` shows each model's position and lag.
+``status`` shows each model's position and lag, and the events a model has quarantined (could
+not apply; projections/quarantine.py) with why, until a rebuild applies them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.clock import utc_now
-from projections.rebuild import rebuild, status
+from projections.rebuild import quarantined_events, rebuild, status
 from projections.runner import ALL_MODELS, BATCH_SIZE, POLL_INTERVAL_S, ReadModelRunner, model_named
 
 from .cli_errors import EXIT_INVALID, reporting_errors
@@ -123,14 +124,16 @@ def rebuild_command(
 
 @app.command("status")
 def status_command(ctx: typer.Context) -> None:
-    """Each read model's position in the log, its lag, and whether it needs a rebuild."""
+    """Each read model's position in the log, its lag, whether it needs a rebuild, and the
+    events it has quarantined."""
     settings: Settings = ctx.obj
     with reporting_errors(), opened_datastore(settings) as datastore:
         rows = status(datastore)
+        quarantine = quarantined_events(datastore)
     now = utc_now()
     table = Table(title="Read models")
     for column in ("model", "position", "head", "lag (events)", "oldest unprojected", "version",
-                   "rebuild"):
+                   "rebuild", "quarantined"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for s in rows:
         age = f"{(now - s.oldest_unprojected_at).total_seconds():.1f} s ago" if (
@@ -138,5 +141,18 @@ def status_command(ctx: typer.Context) -> None:
         version = f"{s.built_version or '-'}" + (
             f" (code {s.schema_version}: rebuild needed)" if s.needs_rebuild else "")
         rebuilding = f"in progress at {s.rebuilding_at}" if s.rebuilding_at is not None else "-"
-        table.add_row(s.name, str(s.position), str(s.head), str(s.lag), age, version, rebuilding)
-    Console().print(table)
+        table.add_row(s.name, str(s.position), str(s.head), str(s.lag), age, version, rebuilding,
+                      str(s.quarantined))
+    console = Console()
+    console.print(table)
+    if quarantine:
+        # Ids, types and error classes only: nothing personal is kept in the quarantine.
+        held = Table(title="Quarantined events (not applied; `projections rebuild` re-applies "
+                           "them once the code can)")
+        for column in ("model", "notification", "case", "event", "error", "since"):
+            held.add_column(column)
+        for q in quarantine:
+            held.add_row(q.model, str(q.notification_id), str(q.case_id or "-"), q.event_type,
+                         q.message, q.quarantined_at.isoformat(timespec="seconds")
+                         if q.quarantined_at else "-")
+        console.print(held)

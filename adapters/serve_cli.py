@@ -7,6 +7,10 @@ use is too. SIGTERM and Ctrl-C shut it down gracefully: open requests finish, th
 and the feed stop, the store's connections close, and an embedded server this process started
 is stopped; the exit code is then 0.
 
+Outside ``--demo``, ``serve`` first refuses development secrets and a missing organisation
+directory, on one line naming the setting (adapters/production.py), before it binds the port
+or touches a store.
+
 ``serve --demo`` is the development set-up that ``make run`` uses: the embedded PostgreSQL, a
 database of its own (``sip_demo``) with synthetic cases loaded on the first start, and the URLs
 and development tokens printed before it serves.
@@ -35,10 +39,13 @@ from domain.errors import SipError
 from domain.parties import Organisation, OrganisationKind, Role
 from projections.runner import ReadModelsNotSetUp
 
+from . import shutdown
 from .cli_errors import EXIT_INVALID, StoreUnavailable, reporting_errors
 from .demo import run_demo
 from .demo_population import AREAS
+from .demo_population import organisations as demo_organisations
 from .logging import get_logger
+from .organisations import OrganisationDirectory
 from .progress import progress_bar
 from .settings import Settings
 from .store import Store, start_embedded_postgres
@@ -85,18 +92,39 @@ def serve(
         update["port"] = port
     settings = settings.model_copy(update=update)
     loaded: int | None = None
+    # Before the port: a service that may not start must not depend on the port being free.
+    directory = _demo_directory() if demo else _production_directory(settings)
+    if demo and settings.ops_endpoints is None:
+        settings = settings.model_copy(update={"ops_endpoints": "open"})  # convenient in demo
     with reporting_errors():
         listener = _listen(settings.host, settings.port)
         try:
             if demo:
                 settings = _demo_settings(settings)
                 loaded = _load_demo_cases(settings, demo_cases, seed)
-            services = _open_services(settings)
+            services = _open_services(settings, directory)
         except BaseException:
             listener.close()
             raise
     _serve(settings, services, listener, demo=demo, loaded=loaded)
 
+
+
+def _production_directory(settings: Settings) -> OrganisationDirectory:
+    """Outside --demo: refuse development secrets and a missing or malformed organisation
+    directory, on one line naming the setting (adapters/production.py)."""
+    from .production import one_line, production_refusals
+
+    missing, directory = production_refusals(settings)
+    if missing or directory is None:
+        typer.echo(one_line(missing), err=True)
+        raise typer.Exit(EXIT_INVALID)
+    return directory
+
+
+def _demo_directory() -> OrganisationDirectory:
+    """The demo's tokens are for the demo population's organisations, any unit."""
+    return OrganisationDirectory.of(demo_organisations())
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -190,17 +218,18 @@ def _load_demo_cases(settings: Settings, cases: int, seed: int | None) -> int | 
         ledger.close()
 
 
-def _open_services(settings: Settings) -> Any:
+def _open_services(settings: Settings, directory: OrganisationDirectory) -> Any:
     from .http.services import open_services
 
     setting, password = _store_setting(settings)
     with _store_errors(setting, password):
-        return open_services(settings)
+        return open_services(settings, directory=directory)
 
 
 def _serve(settings: Settings, services: Any, listener: socket.socket, *, demo: bool,
            loaded: int | None) -> None:
     from .http.app import create_app
+    from .http.limits import uvicorn_options
 
     app = create_app(services, settings)
     if demo:
@@ -213,6 +242,8 @@ def _serve(settings: Settings, services: Any, listener: socket.socket, *, demo: 
         access_log=False,  # the request log line comes from adapters/http/operations.py
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
+        # Slow and oversized request heads, and idle connections (adapters/http/limits.py).
+        **uvicorn_options(settings),
     )
     server = uvicorn.Server(config)
     log.info("listening", address=f"{settings.host}:{settings.port}")
@@ -221,10 +252,13 @@ def _serve(settings: Settings, services: Any, listener: socket.socket, *, demo: 
             server.run(sockets=[listener])
     finally:
         listener.close()
-        services.close()
+        # Within the grace period whatever the store does (adapters/shutdown.py).
+        shutdown.cancel_writes(services)
+        shutdown.close_within(services)
         log.info("service stopped")
     if not server.started:
         raise typer.Exit(1)
+    shutdown.exit_if_threads_blocked()
 
 
 @contextmanager
@@ -269,11 +303,12 @@ def _print_demo_banner(settings: Settings, app: Any, loaded: int | None) -> None
     if settings.uses_jwks:
         lines += ["", "A JWKS is configured: use tokens from the identity provider."]
     else:
+        ttl_s = min(DEV_TOKEN_TTL_S, settings.token_max_lifetime_s)
         lines += ["", f"Development tokens (HS256 with SIP_JWT_SECRET, valid "
-                      f"{DEV_TOKEN_TTL_S // 3600} h):"]
+                      f"{ttl_s / 3600:g} h):"]
         for role, principal in demo_principals().items():
             lines += [f"  {role.value}  ({principal.person_id}, {principal.organisation.id})",
-                      f"    {mint_token(principal, settings)}"]
+                      f"    {mint_token(principal, settings, ttl_s=ttl_s)}"]
         lines += [
             "",
             "  curl -H \"Authorization: Bearer <token>\" " + f"{base}/...",
@@ -359,6 +394,9 @@ def token(
         raise typer.Exit(EXIT_INVALID)
     try:
         ttl_s = parse_ttl(ttl)
+        if ttl_s > settings.token_max_lifetime_s:  # the service would refuse it
+            raise ValueError(f"at most {settings.token_max_lifetime_s} s, the longest lifetime "
+                             "the service accepts (SIP_TOKEN_MAX_LIFETIME_S)")
     except ValueError as error:
         typer.echo(f"error field --ttl: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None

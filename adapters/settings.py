@@ -7,6 +7,7 @@ Every default is safe for a first run on a developer's machine: no external data
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,18 @@ class Settings(BaseSettings):
     # production: whoever has it can test personal identity numbers against the index.
     individual_key: SecretStr = SecretStr(DEV_INDIVIDUAL_KEY)
     pool_size: int = Field(default=5, ge=1, le=100)
+    # The write path (adapters/store/write_path.py): one write transaction's statement and lock
+    # timeouts, so no transaction holds the event table for long; how long a command waits for
+    # a connection before the store counts as unreachable.
+    write_statement_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    write_lock_timeout_s: float = Field(default=2.0, gt=0, le=300)
+    store_wait_s: float = Field(default=3.0, gt=0, le=60)
+    # Each HTTP request's deadline: no insert starts after it (503 with Retry-After, nothing
+    # written). Below common client timeouts (30 s and up), so a client rarely gives up on a
+    # command that is then recorded.
+    request_deadline_s: float = Field(default=10.0, gt=0, le=300)
+    # /readyz answers 503 when a write has held the event table, or waited for it, this long.
+    ready_write_stuck_s: float = Field(default=10.0, gt=0, le=600)
     # Whether this process creates what is missing at start (schema, tables, triggers, read
     # models). Production runs the service as an application role that may not: the owner runs
     # `sip-ledger store grant-app-role` first, and the service runs with this false.
@@ -39,6 +52,16 @@ class Settings(BaseSettings):
     # ---- the HTTP service (sip-ledger serve)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Input limits at the edge (adapters/http/limits.py), checked before a body is read or a
+    # token verified: a larger body is 413, larger headers 431. The default body limit fits the
+    # largest command the domain's field limits allow (domain/limits.py) with room to spare.
+    max_body_bytes: int = Field(default=512 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    max_authorization_bytes: int = Field(default=8 * 1024, ge=256, le=1024 * 1024)
+    # A request's body must arrive within this many seconds (a client sending 1 byte/s is cut
+    # off), and its request line and headers within request_head_timeout_s (sip-ledger serve).
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    request_head_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # Bearer tokens. Development: HS256 with this shared secret (`sip-ledger token` mints them).
     # Production: set a JWKS (URL or file) and the service accepts RS256 tokens signed by its keys
     # and refuses HS256 ones.
@@ -47,12 +70,26 @@ class Settings(BaseSettings):
     jwks_file: Path | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # The organisation directory (TOML, adapters/organisations.py): a token's organisation must
+    # be in it, with the same kind. Required by `serve` outside --demo (the demo's population
+    # is its directory); unset elsewhere, every token is refused.
+    organisations_file: Path | None = None
+    # The longest lifetime (exp - iat) of a token the service accepts; `iat` is required.
+    token_max_lifetime_s: int = Field(default=12 * 3600, ge=60, le=12 * 3600)
+    # /metrics, /docs, /openapi.json (adapters/http/ops_access.py): "open" to anyone, "token"
+    # (Authorization: Bearer $SIP_OPS_TOKEN) or "off". Unset: open under --demo, otherwise
+    # "token" when SIP_OPS_TOKEN is set and "off" when it is not.
+    ops_endpoints: Literal["open", "token", "off"] | None = None
+    ops_token: SecretStr | None = None
     # A command answers after the read models have applied it, waiting at most this long.
     projection_wait_s: float = Field(default=5.0, ge=0, le=60)
     # Server-Sent Events: a comment line this often keeps proxies from closing an idle stream.
     feed_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
-    # /readyz answers 503 when the read models lag the log by more than this many events.
+    # /readyz answers 503 when the read models lag the log by more than this many events, or
+    # when the oldest event they have not applied was recorded more than this many seconds ago
+    # (a stalled or failing runner shows within this age, whatever the traffic).
     ready_max_lag: int = Field(default=10_000, ge=0)
+    ready_max_projection_age_s: float = Field(default=30.0, gt=0, le=86_400)
 
     # ---- the audit trail (sip-ledger audit; adapters/audit/)
     # Ed25519 key that signs the chain's checkpoints: a PEM file, or PEM text / the raw 32 bytes

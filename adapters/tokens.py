@@ -7,7 +7,23 @@ leaked development secret opens nothing. PyJWT does the cryptography and the JWK
 
 Claims: ``sub`` (person id), ``name``, ``org_id``, ``org_kind`` (kommun, region, skola, …),
 ``org_name``, ``unit``, ``roles`` (coordinator, supervisor, auditor, service) and ``scope``
-(space separated; ``feed:personal`` lets a service receive personal data in the event feed).
+(space separated; ``feed:personal`` lets a service receive personal data in the event feed),
+``iat`` and ``exp``.
+
+What a token must also satisfy, beyond its signature:
+
+- Its organisation is in the organisation directory (adapters/organisations.py) with the same
+  kind (and, where the directory lists units, one of its units); otherwise 401, logged with the
+  organisation id and the reason. The caller's organisation is then the directory's record: its
+  name and region, never the token's ``org_name``.
+- ``iat`` is required and ``exp - iat`` is at most ``SIP_TOKEN_MAX_LIFETIME_S`` (12 h at most),
+  so a leaked token is worth hours, not months.
+- Roles combine, except that an auditor is read-only whatever else it holds: a token with
+  ``auditor`` and any other role is taken as ``auditor`` alone (it reads as an auditor, logged,
+  and every write is refused by role). It is not refused, because an identity provider that
+  derives roles from group membership gives such a person both, and they still need to audit.
+- At most ``MAX_TOKEN_CHARS`` characters: a longer one is refused before it is decoded, and so
+  never reaches the cache of verified tokens.
 """
 
 from __future__ import annotations
@@ -16,7 +32,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jwt
@@ -24,7 +40,11 @@ from pydantic import ValidationError
 
 from domain.parties import Actor, Organisation, OrganisationKind, Role
 
+from .logging import get_logger
+from .organisations import OrganisationDirectory, Refusal, shown_id
 from .settings import Settings
+
+log = get_logger(__name__)
 
 # The feed carries personal data only to a service whose token has this scope.
 FEED_PERSONAL_SCOPE = "feed:personal"
@@ -32,6 +52,11 @@ DEV_TOKEN_TTL_S = 8 * 3600
 # Verified tokens kept for their lifetime, so a client's every request does not pay for the
 # signature check again (a service sends the same token thousands of times).
 VERIFIED_CACHE_SIZE = 4096
+# Identity providers' tokens are 1-4 KB; 8 KB leaves room for many roles and units. A longer
+# header is refused before any work, and never cached (the cache would hold megabytes).
+MAX_TOKEN_CHARS = 8192
+# How far in the future an ``iat`` may lie (the identity provider's clock runs a little ahead).
+IAT_SKEW_S = 60
 
 
 class InvalidToken(Exception):
@@ -86,12 +111,15 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         roles = claims.get("roles") or []
         if isinstance(roles, str):
             roles = roles.split()
+        granted = frozenset(Role(r) for r in roles)
+        if Role.AUDITOR in granted:  # an auditor is read-only whatever else it holds
+            granted = frozenset({Role.AUDITOR})
         principal = Principal(
             person_id=str(claims["sub"]),
             name=str(claims.get("name") or claims["sub"]),
             organisation=organisation,
             unit=str(claims.get("unit") or ""),
-            roles=frozenset(Role(r) for r in roles),
+            roles=granted,
             scopes=frozenset(str(claims.get("scope") or "").split()),
         )
         # The actor must be recordable: the same limits as an event's actor.
@@ -105,6 +133,15 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return principal
 
 
+def _log_refusal(reason: str, principal: Principal) -> None:
+    """A signed token the directory refuses is worth an operator's look (a misconfigured
+    identity provider, or a forged claim under a leaked key). The organisation id is logged only
+    when it is id-shaped and no personal identity number; never the name, unit or person."""
+    log.warning("token refused", reason=reason,
+                organisation_id=shown_id(principal.organisation.id).strip("'"),
+                org_kind=principal.organisation.kind.value)
+
+
 def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
@@ -112,7 +149,13 @@ def _first_line(error: Exception) -> str:
 class TokenVerifier:
     """Verifies bearer tokens as the settings say (HS256 secret, or RS256 against a JWKS)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 directory: OrganisationDirectory | None = None) -> None:
+        """``directory``: the organisations whose tokens are accepted; default: the one
+        ``SIP_ORGANISATIONS_FILE`` names. With neither, every token is refused."""
+        self.directory = (directory if directory is not None
+                          else OrganisationDirectory.from_settings(settings))
+        self.max_lifetime_s = settings.token_max_lifetime_s
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self._jwks_client: jwt.PyJWKClient | None = None
@@ -129,6 +172,8 @@ class TokenVerifier:
         self._lock = threading.Lock()
 
     def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise InvalidToken(f"token is longer than {MAX_TOKEN_CHARS} characters")
         with self._lock:
             hit = self._verified.get(token)
             if hit is not None:
@@ -149,13 +194,39 @@ class TokenVerifier:
             claims = jwt.decode(
                 token, key, algorithms=self.algorithms, issuer=self.issuer,
                 audience=self.audience,
-                options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
+                # iat is checked below, with a little allowance for the issuer's clock.
+                options={"require": ["exp", "iat", "sub"], "verify_iat": False,
+                         "verify_aud": self.audience is not None},
             )
         except jwt.ExpiredSignatureError:
             raise InvalidToken("token has expired") from None
         except (jwt.PyJWTError, ValueError) as error:
             raise InvalidToken(f"token is not valid: {_first_line(error)}") from None
-        return principal_from_claims(claims), float(claims["exp"])
+        issued, expires = claims["iat"], claims["exp"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool)
+                   for v in (issued, expires)):
+            raise InvalidToken("token is not valid: iat and exp must be numbers")
+        if issued > time.time() + IAT_SKEW_S:
+            raise InvalidToken("token is not valid: it was issued in the future (iat)")
+        if expires - issued > self.max_lifetime_s:
+            raise InvalidToken(
+                f"token lives longer than {self.max_lifetime_s} s (exp - iat; "
+                "SIP_TOKEN_MAX_LIFETIME_S)"
+            )
+        principal = principal_from_claims(claims)
+        return self._as_directory_says(principal), float(expires)
+
+    def _as_directory_says(self, principal: Principal) -> Principal:
+        """The principal with the directory's record of its organisation, or refused."""
+        if self.directory is None:
+            _log_refusal("no-directory", principal)
+            raise InvalidToken("no organisation directory is configured "
+                               "(SIP_ORGANISATIONS_FILE); no token is accepted")
+        found = self.directory.check(principal.organisation, principal.unit)
+        if isinstance(found, Refusal):
+            _log_refusal(found.reason, principal)
+            raise InvalidToken(found.detail)
+        return replace(principal, organisation=found)
 
     def _key_for(self, token: str) -> Any:
         if self._jwks_client is not None:

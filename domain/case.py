@@ -602,9 +602,10 @@ class SipCase(Aggregate):
             elif p.role is not ParticipantRole.INDIVIDUAL:
                 approved = {n.casefold() for n in consent.approved_persons}
                 if p.name.casefold() not in approved:
+                    # The message names the role, never the person (R35).
                     raise RuleViolation(
-                        f"{p.role.value} {p.name!r} is not among the persons the individual "
-                        "agreed to invite",
+                        f"this {p.role.value} is not among the persons the individual agreed "
+                        "to invite",
                         field=f"{where}.participant.name",
                         rule="R14",
                     )
@@ -621,8 +622,9 @@ class SipCase(Aggregate):
                     rule="R21",
                 )
             if p.key in seen:
+                # A person's key holds their name: not echoed (R35).
                 raise InvalidInput(
-                    f"participant {p.key!r} is invited twice", field=f"{where}.participant"
+                    "this participant is invited twice", field=f"{where}.participant"
                 )
             seen.add(p.key)
         policy = self.policy
@@ -676,8 +678,9 @@ class SipCase(Aggregate):
         self._check_planning_open()
         state = self.invitations.get(cmd.participant_key)
         if state is None:
+            # The key of a person (role:name) is not echoed: no name in a refusal (R35).
             raise InvalidInput(
-                f"no invitation to {cmd.participant_key!r} in this case",
+                "no invitation to this participant in this case",
                 field="participant_key",
                 rule="R22",
             )
@@ -820,8 +823,8 @@ class SipCase(Aggregate):
                 within = name in {n.casefold() for n in consent.approved_persons}
             if not within:
                 raise RuleViolation(
-                    f"no valid consent on {ctx.on.isoformat()} lets the plan go to "
-                    f"{cmd.recipient_name!r}; only the individual may get a copy now",
+                    f"no valid consent on {ctx.on.isoformat()} lets the plan go to this "
+                    "recipient; only the individual may get a copy now",
                     field="consent",
                     rule="R13",
                 )

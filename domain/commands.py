@@ -6,12 +6,31 @@ SipCase aggregate, so that every refusal names its rule id from DOMAIN.md.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
 from pydantic import Field
 
+from .limits import (
+    LONG_TEXT_MAX,
+    SHORT_TEXT_MAX,
+    VERSION_MAX,
+    Day,
+    Identifier,
+    Instant,
+    LongText,
+    Name,
+    NameOrEmpty,
+    Note,
+    ParticipantKey,
+    PersonalIdentityNumberInput,
+    Place,
+    PlaceOrEmpty,
+    ShortText,
+    few,
+    line,
+    text,
+)
 from .parties import Frozen, Organisation, OrganisationKind, Person
 
 
@@ -117,39 +136,39 @@ class ClosureReason(StrEnum):
 
 
 class Individual(Frozen):
-    personal_identity_number: str
-    name: str = Field(min_length=1, max_length=200)
+    personal_identity_number: PersonalIdentityNumberInput
+    name: Name
     # Registered guardians of a child under 18: each of them must consent (R10).
-    guardians: tuple[Person, ...] = ()
+    guardians: few(Person, 10) = ()
 
 
 class Discharge(Frozen):
     """R05: a proposal started at hospital discharge by the named care contact."""
 
-    ready_for_discharge_at: datetime
-    named_care_contact_person_id: str = Field(min_length=1)
+    ready_for_discharge_at: Instant
+    named_care_contact_person_id: Identifier
 
 
 class ConsentGiver(Frozen):
     role: ConsentGiverRole
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class Wishes(Frozen):
     """R20: the individual's wishes for the meeting."""
 
-    place: str = ""
-    time_of_day: str = ""
+    place: PlaceOrEmpty = ""
+    time_of_day: line(200) = ""
     longest_minutes: int | None = Field(default=None, ge=5, le=480)
-    disturbances: str = ""
-    environment: str = ""
-    support: tuple[str, ...] = ()  # e.g. "bildstöd", "tolk"
-    interpreter_language: str = ""
+    disturbances: ShortText = ""
+    environment: ShortText = ""
+    support: few(line(200), 20) = ()  # e.g. "bildstöd", "tolk"
+    interpreter_language: line(100) = ""
 
 
 class Participant(Frozen):
     role: ParticipantRole
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     organisation: Organisation | None = None
 
     @property
@@ -159,39 +178,39 @@ class Participant(Frozen):
 
 class Invitation(Frozen):
     participant: Participant
-    reason: str = ""  # R21: why this participant is invited
-    expectation: str = ""  # R21: what is expected of them
+    reason: ShortText = ""  # R21: why this participant is invited
+    expectation: ShortText = ""  # R21: what is expected of them
 
 
 class Goal(Frozen):
     """R27: SMART goals: specific, measurable, accepted, realistic, time-bound."""
 
-    description: str
-    measure: str = ""
-    target_date: date | None = None
+    description: ShortText
+    measure: ShortText = ""
+    target_date: Day | None = None
     accepted_by_individual: bool = False
 
 
 class Responsible(Frozen):
     kind: ResponsibleKind
-    name: str = ""  # required for "other"
-    organisation_id: str | None = None
+    name: NameOrEmpty = ""  # required for "other"
+    organisation_id: Identifier | None = None
 
 
 class Intervention(Frozen):
-    description: str = Field(min_length=1)
+    description: text(SHORT_TEXT_MAX, min_length=1)
     responsible: Responsible
 
 
 class PlanContent(Frozen):
     """R25: what every plan states."""
 
-    needs: tuple[str, ...]
-    goals: tuple[Goal, ...]
-    interventions: tuple[Intervention, ...]
+    needs: few(ShortText, 30)
+    goals: few(Goal, 30)
+    interventions: few(Intervention, 50)
     overall_responsibility: OrganisationKind  # R26: kommun or region only
-    coordination: str
-    follow_up_date: date  # R19
+    coordination: Note
+    follow_up_date: Day  # R19
 
 
 # ---- commands --------------------------------------------------------------------------------
@@ -200,12 +219,12 @@ class PlanContent(Frozen):
 class Command(Frozen):
     command_id: UUID = Field(default_factory=uuid4)
     # When it happened in the world, where that differs from when it is recorded.
-    occurred_at: datetime | None = None
+    occurred_at: Instant | None = None
 
 
 class CaseCommand(Command):
     case_id: UUID
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, le=VERSION_MAX)
 
 
 class ProposeSip(Command):
@@ -214,33 +233,33 @@ class ProposeSip(Command):
     municipality: Organisation
     region: Organisation
     need_assessed_by: OrganisationKind | None = None  # R04: one principal is enough
-    triggers: tuple[Trigger, ...] = ()
-    presumed_need_groups: tuple[PresumedNeedGroup, ...] = ()
+    triggers: few(Trigger, 10) = ()
+    presumed_need_groups: few(PresumedNeedGroup, 10) = ()
     plan_type: PlanType = PlanType.SIP
-    deadline_policy: str = "national"
+    deadline_policy: Identifier = "national"
     discharge: Discharge | None = None
-    acknowledged_open_case_ids: tuple[UUID, ...] = ()
+    acknowledged_open_case_ids: few(UUID, 100) = ()
 
 
 class DeclineSip(CaseCommand):
     declined_by: ConsentGiverRole = ConsentGiverRole.INDIVIDUAL
-    note: str = ""
+    note: Note = ""
 
 
 class RecordConsent(CaseCommand):
-    givers: tuple[ConsentGiver, ...]
+    givers: few(ConsentGiver, 10)
     form: ConsentForm
-    received_by: str | None = None  # R11: who received oral consent
-    received_at: datetime | None = None  # R11: when
-    valid_from: date
-    valid_until: date
-    organisation_ids: tuple[str, ...]  # R13: who may exchange information
-    approved_persons: tuple[str, ...] = ()  # R14: private persons the individual wants invited
+    received_by: NameOrEmpty | None = None  # R11: who received oral consent
+    received_at: Instant | None = None  # R11: when
+    valid_from: Day
+    valid_until: Day
+    organisation_ids: few(Identifier, 50)  # R13: who may exchange information
+    approved_persons: few(Name, 50) = ()  # R14: private persons the individual wants invited
 
 
 class WithdrawConsent(CaseCommand):
     withdrawn_by: ConsentGiverRole = ConsentGiverRole.INDIVIDUAL
-    note: str = ""
+    note: Note = ""
 
 
 class RecordWishes(CaseCommand):
@@ -248,15 +267,15 @@ class RecordWishes(CaseCommand):
 
 
 class ConveneMeeting(CaseCommand):
-    meeting_at: datetime
-    place: str = Field(min_length=1, max_length=300)
-    invitations: tuple[Invitation, ...]
+    meeting_at: Instant
+    place: Place
+    invitations: few(Invitation, 50)
 
 
 class RecordReply(CaseCommand):
-    participant_key: str
+    participant_key: ParticipantKey
     reply: Reply
-    comment: str = ""
+    comment: Note = ""
 
 
 class EstablishPlan(CaseCommand):
@@ -264,25 +283,25 @@ class EstablishPlan(CaseCommand):
 
 
 class RecordFollowUp(CaseCommand):
-    held_on: date
-    what_happened: str = Field(min_length=1)
-    what_remains: str = ""
-    new_needs: tuple[str, ...] = ()
+    held_on: Day
+    what_happened: text(LONG_TEXT_MAX, min_length=1)
+    what_remains: LongText = ""
+    new_needs: few(ShortText, 30) = ()
     revised_plan: PlanContent | None = None
-    next_follow_up_date: date
+    next_follow_up_date: Day
 
 
 class IssuePlanCopy(CaseCommand):
-    recipient_name: str = Field(min_length=1)
+    recipient_name: Name
     recipient_role: ParticipantRole
 
 
 class RecordClosure(CaseCommand):
     reason: ClosureReason
-    note: str = ""
+    note: Note = ""
 
 
 class CorrectEntry(CaseCommand):
-    corrects_version: int = Field(ge=1)
-    reason: str
-    correction: str = Field(min_length=1)
+    corrects_version: int = Field(ge=1, le=VERSION_MAX)
+    reason: ShortText
+    correction: text(LONG_TEXT_MAX, min_length=1)

@@ -42,7 +42,12 @@ def check_consent(
             raise RuleViolation(
                 "the individual is under 18: the guardians must consent", field="givers", rule="R10"
             )
-        missing = [p.name for p in guardians if p.name.casefold() not in given]
+        # Named by their place in the individual's guardians, never by name (R35).
+        missing = [
+            f"individual.guardians[{i}]"
+            for i, p in enumerate(guardians)
+            if p.name.casefold() not in given
+        ]
         if missing:
             raise RuleViolation(
                 f"every guardian must consent; missing: {', '.join(missing)}",

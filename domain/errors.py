@@ -58,13 +58,17 @@ class CaseClosed(RuleViolation):
 
 
 class OpenSipExists(RuleViolation):
-    """R09: an open SIP exists for the same individual; the proposer must have seen it."""
+    """R09: an open SIP exists for the same individual; the proposer must have seen it.
+
+    The message names no case: whether the proposer may learn the open cases' ids depends on
+    whether it is party to them (R13, R35), which the adapter decides; the ids are kept in
+    ``open_case_ids`` for it.
+    """
 
     def __init__(self, open_case_ids: list[UUID]):
-        ids = ", ".join(str(i) for i in open_case_ids)
         super().__init__(
-            f"an open SIP already exists for this individual ({ids}); review it, and to start a "
-            "second one anyway list it in acknowledged_open_case_ids",
+            "an open SIP already exists for this individual; review it, and to start a second "
+            "one anyway list it in acknowledged_open_case_ids",
             field="acknowledged_open_case_ids",
             rule="R09",
         )

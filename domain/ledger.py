@@ -418,6 +418,8 @@ class SipLedger(Application[UUID]):
         if prior is None:
             return None
         if prior.command != name:
+            # Names the earlier command's kind and nothing of its case (no personal data, R35);
+            # over HTTP a non-party's reused key on a case is refused before it gets here.
             raise InvalidInput(
                 f"command id {cmd.command_id} was already used for {prior.command!r}",
                 field="command_id",

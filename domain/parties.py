@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from .limits import Identifier, IdentifierOrEmpty, Name, NameOrEmpty, line
 
 
 class OrganisationKind(StrEnum):
@@ -42,25 +44,25 @@ class Frozen(BaseModel):
 
 
 class Organisation(Frozen):
-    id: str = Field(min_length=1, max_length=100)
+    id: Identifier
     kind: OrganisationKind
-    name: str = Field(default="", max_length=200)
+    name: NameOrEmpty = ""
     # Which region the organisation sits in (e.g. "vastra-gotaland"), for dashboards per region.
-    region: str = Field(default="", max_length=100)
+    region: IdentifierOrEmpty = ""
 
 
 class Actor(Frozen):
     """Who recorded an action (R32): the person, their organisation and unit, and their role."""
 
-    person_id: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=200)
+    person_id: Identifier
+    name: Name
     organisation: Organisation
-    unit: str = Field(default="", max_length=200)
+    unit: NameOrEmpty = ""
     role: Role = Role.COORDINATOR
 
 
 class Person(Frozen):
     """A named private person in a case: a guardian, a relative, a trustee."""
 
-    name: str = Field(min_length=1, max_length=200)
-    personal_identity_number: str | None = None
+    name: Name
+    personal_identity_number: line(20) | None = None

@@ -27,7 +27,8 @@ Egenskap: Samtycke
     Och att vårdnadshavaren "Maria Lind" lämnar ett skriftligt samtycke
     När kommunens samordnare registrerar samtycket
     Så avvisas det med regel "R10"
-    Och felet nämner "Jonas Lind"
+    Och felet nämner "individual.guardians[1]"
+    Och felet nämner inte "Jonas Lind"
     Och ärendet är föreslaget
 
   @R10
@@ -221,7 +222,8 @@ Egenskap: Samtycke
     Och att personen har samtyckt till informationsutbyte mellan kommunen och regionen och vill att närstående "Eva Karlsson" bjuds in
     När kommunens samordnare kallar till SIP-möte den 2025-03-20 och bjuder in regionen och närstående "Olle Karlsson"
     Så avvisas det med regel "R14"
-    Och felet nämner "Olle Karlsson"
+    Och felet gäller fältet "invitations[1].participant.name"
+    Och felet nämner inte "Olle Karlsson"
 
   # ---- R15: att tacka nej -------------------------------------------------------------------
 

@@ -85,15 +85,24 @@ def current_plan(curs: Cursor[Any], schema: str, case_id: UUID) -> Record | None
     return row["record"]  # a json column: psycopg gives it back decoded
 
 
-def case_parties(datastore: Any, schema: str, case_id: UUID) -> list[str] | None:
+def case_parties(datastore: Any, schema: str, case_id: UUID,
+                 lock_timeout_s: float | None = None) -> list[str] | None:
     """The organisations party to a case (None if the model has not seen it): what a command's
-    access check needs, without reading and decoding the whole record."""
+    access check needs, without reading and decoding the whole record.
+
+    ``lock_timeout_s``: give up (psycopg's LockNotAvailable) rather than wait longer for a lock
+    on the table (a rebuild's swap, an operator's LOCK TABLE): the caller has the log to ask.
+    Sent in one pipeline with the query, so it costs no round trip of its own."""
+    query = SQL("SELECT parties FROM {} WHERE case_id = %s").format(
+        CurrentPlans(schema).table("rm_case_plans"))
     with datastore.get_connection() as conn:
-        row = conn.execute(
-            SQL("SELECT parties FROM {} WHERE case_id = %s").format(
-                CurrentPlans(schema).table("rm_case_plans")),
-            (case_id,),
-        ).fetchone()
+        if lock_timeout_s is None:
+            row = conn.execute(query, (case_id,)).fetchone()
+        else:
+            with conn.pipeline(), conn.transaction():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                             (f"{max(int(lock_timeout_s * 1000), 1)}ms",))
+                row = conn.execute(query, (case_id,)).fetchone()
     return None if row is None else row["parties"]
 
 

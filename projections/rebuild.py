@@ -9,7 +9,9 @@ up, one transaction swaps it in:
 2. apply to the new tables whatever the live model has seen beyond the rebuild's position;
 3. rename the live tables away, the new ones into their names, drop the old ones and give the
    new indexes the live names;
-4. set the live position to the rebuild's and drop the rebuild's tracking row.
+4. set the live position to the rebuild's and drop the rebuild's tracking row;
+5. the rebuild's quarantine (events it could not apply, projections/quarantine.py) replaces the
+   live model's: an event the rebuilt model could apply (a fixed release) leaves it.
 
 Readers see the old model until the commit and the new one after it, never a half-built one
 (the renames wait for running queries and block new ones only for the instant of the swap).
@@ -28,6 +30,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
+from .quarantine import Quarantined
 from .read_model import NEXT_SUFFIX, ReadModel
 from .runner import ALL_MODELS, BATCH_SIZE, EVENTS_TABLE, ReadModelRunner, ReadSide, decode_batch
 
@@ -55,6 +58,7 @@ def rebuild(
             SQL("DELETE FROM {} WHERE application_name = %s").format(store.tracking_table),
             (beside.tracking_name,),
         )
+        store.quarantine.clear(curs, beside.tracking_name)
         store.create_tables(curs, beside)
     runner = ReadModelRunner(datastore, [beside], events_table=events_table,
                              batch_size=batch_size)
@@ -83,13 +87,18 @@ def _swap(store: ReadSide, live: ReadModel, beside: ReadModel, batch_size: int,
           on_progress: Progress | None) -> int:
     with store.datastore.transaction(commit=True) as curs:
         live_position = store.lock_position(curs, live.tracking_name)
-        position = store.lock_position(curs, beside.tracking_name)
-        # What the live model has that the rebuild has not yet: apply it here, under the lock.
+        position, held = store.lock_position_held(curs, beside.tracking_name)
+        # What the live model has that the rebuild has not yet: apply it here, under the lock
+        # (in savepoints, so an event it cannot apply is quarantined, not the swap failed).
         while position < live_position:
             notifications = store.read(position, batch_size, stop=live_position)
             if not notifications:
                 break
-            position = store.apply(curs, beside, decode_batch(notifications), position)
+            quarantined: list[Quarantined] = []
+            position = store.apply(curs, beside, decode_batch(notifications), position, held,
+                                   isolate=True, quarantined=quarantined)
+            held.update((q.case_id, q.notification_id) for q in quarantined
+                        if q.case_id is not None and q.case_id not in held)
         for base in live.tables:
             old = base + "__old"
             curs.execute(SQL("DROP TABLE IF EXISTS {}").format(_table(live, old)))
@@ -108,6 +117,7 @@ def _swap(store: ReadSide, live: ReadModel, beside: ReadModel, batch_size: int,
             SQL("DELETE FROM {} WHERE application_name = %s").format(store.tracking_table),
             (beside.tracking_name,),
         )
+        store.quarantine.move(curs, beside.tracking_name, live.tracking_name)
         curs.execute(
             SQL("INSERT INTO {} (name, schema_version, built_at) VALUES (%s, %s, now()) "
                 "ON CONFLICT (name) DO UPDATE SET schema_version = EXCLUDED.schema_version, "
@@ -155,6 +165,7 @@ class ModelStatus:
     built_at: datetime | None
     rebuilding_at: int | None  # a rebuild's position, while one runs (or was interrupted)
     oldest_unprojected_at: datetime | None
+    quarantined: int = 0  # events set aside (projections/quarantine.py)
 
     @property
     def lag(self) -> int:
@@ -179,6 +190,7 @@ def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> li
             built = {row["name"]: row for row in curs.fetchall()}
         curs.execute(SQL("SELECT * FROM {}").format(store.tracking_table))
         positions = {row["application_name"]: row["notification_id"] for row in curs.fetchall()}
+        quarantined = _quarantine_counts(curs, store)
         for cls in ALL_MODELS:
             position = positions.get(cls.name) or 0
             oldest = None
@@ -201,8 +213,26 @@ def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> li
                 built_at=built[cls.name]["built_at"] if cls.name in built else None,
                 rebuilding_at=positions.get(cls.name + NEXT_SUFFIX),
                 oldest_unprojected_at=oldest,
+                quarantined=quarantined.get(cls.name, 0),
             ))
     return result
+
+
+def _quarantine_counts(curs: Cursor[Any], store: ReadSide) -> dict[str, int]:
+    curs.execute("SELECT to_regclass(%s) AS t", (store.quarantine.table.as_string(curs),))
+    if curs.fetchone()["t"] is None:
+        return {}
+    return store.quarantine.counts(curs, [m.name for m in ALL_MODELS])
+
+
+def quarantined_events(datastore: PostgresDatastore,
+                       events_table: str = EVENTS_TABLE) -> list[Quarantined]:
+    """The live models' quarantined events, in model and log order."""
+    store = ReadSide(datastore, events_table)
+    with datastore.transaction(commit=False) as curs:
+        if not _quarantine_counts(curs, store):
+            return []
+        return store.quarantine.entries(curs, models=[m.name for m in ALL_MODELS])
 
 
 def _recorded_at(state: bytes) -> datetime | None:

@@ -49,6 +49,7 @@ from .deadlines import DeadlineDashboard
 from .events import CaseEvent, decode
 from .history import CaseHistory
 from .plans import CurrentPlans
+from .quarantine import HELD_BEHIND, POISON, Quarantine, Quarantined, describe
 from .read_model import Folds, ReadModel
 
 EVENTS_TABLE = "sipledger_events"  # SipLedger's events, as the library names them
@@ -86,6 +87,8 @@ class Batch:
     notifications: Sequence[LoggedRow]
     events: list[CaseEvent]
     folds: Folds = field(default_factory=dict)
+    # Case events whose stored state cannot even be decoded: quarantined by every model.
+    unreadable: list[tuple[int, UUID, str, BaseException]] = field(default_factory=list)
 
     @property
     def last_id(self) -> int:
@@ -99,15 +102,29 @@ def decode_batch(notifications: Sequence[LoggedRow]) -> Batch:
     ahead, once for all models (see Folds); during a catch-up that is nearly every case.
     """
     events = []
+    unreadable = []
     for row in notifications:
-        e = decode(*row)
+        try:
+            e = decode(*row)
+        except ValueError as error:  # not JSON: no model can apply it
+            unreadable.append((row[0], row[1], row[3].rpartition(".")[2], error))
+            continue
         if e is not None:
             events.append(e)
-    batch = Batch(notifications, events)
+    batch = Batch(notifications, events, unreadable=unreadable)
     begun: dict[UUID, Record] = {}
+    unfoldable: set[UUID] = set()
     for e in events:
+        if e.case_id in unfoldable:
+            continue
         if e.type == "SipProposed" or e.case_id in begun:
-            begun[e.case_id] = fold(begun.get(e.case_id), e)
+            try:
+                begun[e.case_id] = fold(begun.get(e.case_id), e)
+            except POISON:
+                # Left to the models, which fold it again in their own transactions and set
+                # the event aside there (see _apply_model).
+                begun.pop(e.case_id, None)
+                unfoldable.add(e.case_id)
     for case_id, record in begun.items():
         batch.folds[(case_id, None, record["version"])] = record
     return batch
@@ -132,6 +149,7 @@ class ReadSide:
         self.events_table = events_table
         self.log_reader = PostgresApplicationRecorder(datastore, events_table_name=events_table)
         self.tracking = PostgresTrackingRecorder(datastore, tracking_table_name=TRACKING_TABLE)
+        self.quarantine = Quarantine(self.schema)
         self.tracking_table = SQL("{}.{}").format(
             Identifier(self.schema), Identifier(TRACKING_TABLE))
         self.models_table = SQL("{}.{}").format(Identifier(self.schema), Identifier(MODELS_TABLE))
@@ -162,6 +180,8 @@ class ReadSide:
                     "schema_version int NOT NULL, built_at timestamptz NOT NULL DEFAULT now())"
                 ).format(self.models_table)
             )
+            for statement in self.quarantine.create_statements():
+                curs.execute(statement)
             curs.execute(SQL("SELECT name, schema_version FROM {}").format(self.models_table))
             built = {row["name"]: row["schema_version"] for row in curs.fetchall()}
             for model in models:
@@ -189,6 +209,10 @@ class ReadSide:
                          (self.models_table.as_string(curs),))
             if not curs.fetchone()["found"]:
                 raise ReadModelsNotSetUp(f"no read models in schema {self.schema}")
+            curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found",
+                         (self.quarantine.table.as_string(curs),))
+            if not curs.fetchone()["found"]:
+                raise ReadModelsNotSetUp(f"no read-model quarantine in schema {self.schema}")
             curs.execute(SQL("SELECT name, schema_version FROM {}").format(self.models_table))
             built = {row["name"]: row["schema_version"] for row in curs.fetchall()}
         for model in models:
@@ -261,19 +285,111 @@ class ReadSide:
             raise LookupError(f"read model {name!r} has no tracking row; run its set-up first")
         return row["notification_id"] or 0
 
-    def apply(self, curs: Cursor[Any], model: ReadModel, batch: Batch, position: int) -> int:
-        """Apply what of ``batch`` lies after ``position``; return the new position."""
+    def lock_position_held(self, curs: Cursor[Any], name: str) -> tuple[int, dict[UUID, int]]:
+        """``lock_position``, and in the same round trip the cases this model has set events
+        of aside (projections/quarantine.py), each with its first quarantined notification id:
+        read under the lock, so a second runner or a rebuild sees what the first set aside."""
+        curs.execute(
+            SQL("SELECT t.notification_id, ARRAY(SELECT q.case_id FROM {} q "
+                "WHERE q.model = t.application_name AND q.case_id IS NOT NULL "
+                "GROUP BY q.case_id ORDER BY min(q.notification_id)) AS held_cases, "
+                "ARRAY(SELECT min(q.notification_id) FROM {} q "
+                "WHERE q.model = t.application_name AND q.case_id IS NOT NULL "
+                "GROUP BY q.case_id ORDER BY min(q.notification_id)) AS held_from "
+                "FROM {} t WHERE t.application_name = %s FOR UPDATE OF t").format(
+                self.quarantine.table, self.quarantine.table, self.tracking_table),
+            (name,),
+        )
+        row = curs.fetchone()
+        if row is None:
+            raise LookupError(f"read model {name!r} has no tracking row; run its set-up first")
+        return row["notification_id"] or 0, dict(zip(row["held_cases"], row["held_from"],
+                                                     strict=True))
+
+    def apply(
+        self, curs: Cursor[Any], model: ReadModel, batch: Batch, position: int,
+        held: dict[UUID, int] | None = None, *, isolate: bool = False,
+        quarantined: list[Quarantined] | None = None,
+    ) -> int:
+        """Apply what of ``batch`` lies after ``position``; return the new position.
+
+        ``held``: cases with a quarantined event (case id -> its notification id), whose later
+        events are quarantined too. ``isolate``: apply in savepoints, splitting a failing run of
+        events until the ones no attempt can apply are found, and quarantine those (the slow
+        path, taken after the batch failed as a whole). What is quarantined is appended to
+        ``quarantined`` and written in this transaction."""
         if batch.last_id <= position:
             return position
+        held = dict(held or {})
+        entries: list[Quarantined] = []
+        for nid, case_id, event_type, error in batch.unreadable:
+            if nid > position:
+                entries.append(_entry(model, nid, case_id, event_type, error))
+                held[case_id] = min(held.get(case_id, nid), nid)
         events = [e for e in batch.events if e.notification_id > position]
-        if events:
+        events = _without_held(model, events, held, entries)
+        if events and isolate:
+            self._apply_isolating(curs, model, events, held, entries)
+        elif events:
             model.apply(curs, events, batch.folds)
+        self.quarantine.add(curs, entries)
+        if quarantined is not None:
+            quarantined.extend(entries)
         # The library's tracking insert: single-row, and only ever forwards.
         self.tracking._insert_tracking(curs, Tracking(model.tracking_name, batch.last_id))
         curs.execute(
             "SELECT pg_notify(%s, %s)", (PROGRESS_CHANNEL, f"{model.tracking_name}:{batch.last_id}")
         )
         return batch.last_id
+
+    def _apply_isolating(self, curs: Cursor[Any], model: ReadModel, events: list[CaseEvent],
+                         held: dict[UUID, int], entries: list[Quarantined]) -> None:
+        """Apply ``events`` in log order, each run in a savepoint; a run that fails with an
+        error of the data (POISON) is split in two, down to the single events that fail, which
+        are quarantined (and their cases' later events held). Other errors go up: the whole
+        batch is then retried."""
+        events = _without_held(model, events, held, entries)
+        if not events:
+            return
+        try:
+            with curs.connection.transaction():  # a savepoint inside the batch's transaction
+                model.apply(curs, events, {})
+            return
+        except POISON as error:
+            if len(events) == 1:
+                e = events[0]
+                entries.append(_entry(model, e.notification_id, e.case_id, e.type, error))
+                held[e.case_id] = min(held.get(e.case_id, e.notification_id), e.notification_id)
+                return
+        middle = len(events) // 2
+        self._apply_isolating(curs, model, events[:middle], held, entries)
+        self._apply_isolating(curs, model, events[middle:], held, entries)
+
+
+def _entry(model: ReadModel, notification_id: int, case_id: UUID | None, event_type: str,
+           error: BaseException | str) -> Quarantined:
+    if isinstance(error, str):
+        name, message = "Held", error
+    else:
+        name, message = describe(error)
+    return Quarantined(model=model.tracking_name, notification_id=notification_id,
+                       case_id=case_id, event_type=event_type, error=name, message=message)
+
+
+def _without_held(model: ReadModel, events: list[CaseEvent], held: dict[UUID, int],
+                  entries: list[Quarantined]) -> list[CaseEvent]:
+    """``events`` less those of cases with an earlier quarantined event, which join the
+    quarantine: folding them onto a record that lacks an event would misstate the case."""
+    if not held:
+        return events
+    kept = []
+    for e in events:
+        first = held.get(e.case_id)
+        if first is not None and first < e.notification_id:
+            entries.append(_entry(model, e.notification_id, e.case_id, e.type, HELD_BEHIND))
+        else:
+            kept.append(e)
+    return kept
 
 
 @contextmanager
@@ -329,6 +445,11 @@ class ReadModelRunner:
         self.listening = threading.Event()
         self._appliers: ThreadPoolExecutor | None = None
         self.unindexed: set[str] = set()  # models built from scratch, indexes still to come
+        # Failed attempts in a row (0: the last attempt went through), since when (wall clock)
+        # and the last error's class: what /readyz calls "the runner keeps failing".
+        self.failures = 0
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
 
     # -------------------------------------------------------------- set-up and catch-up
 
@@ -429,17 +550,40 @@ class ReadModelRunner:
                 future.result()
 
     def _apply_model(self, model: ReadModel, batch: Batch) -> None:
+        """Apply the batch to one model. If an event in it cannot be applied (an error of its
+        data, not of the connection), the batch is applied again event by event in savepoints,
+        the events that fail are quarantined (projections/quarantine.py), and the position
+        moves on past them: one bad event never stops the model."""
         name = model.tracking_name
+        quarantined: list[Quarantined] = []
+        try:
+            new_position = self._apply_in_transaction(model, batch, quarantined, isolate=False)
+        except POISON as error:
+            self.log("read model cannot apply an event of the batch; isolating it", model=name,
+                     error=type(error).__name__, after=batch.notifications[0][0],
+                     until=batch.last_id)
+            quarantined.clear()
+            new_position = self._apply_in_transaction(model, batch, quarantined, isolate=True)
+        for q in quarantined:
+            # Ids, the event's type and the error's class only: the message may not name the
+            # value (describe() strips quoted values), never the individual.
+            self.log("event quarantined: the read model cannot apply it", model=name,
+                     notification_id=q.notification_id, case_id=str(q.case_id),
+                     event_type=q.event_type, error=q.error)
+        with self.progress:
+            self.positions[name] = new_position
+            self.progress.notify_all()
+
+    def _apply_in_transaction(self, model: ReadModel, batch: Batch,
+                              quarantined: list[Quarantined], *, isolate: bool) -> int:
         with self.store.datastore.transaction(commit=True) as curs:
-            position = self.store.lock_position(curs, name)
+            position, held = self.store.lock_position_held(curs, model.tracking_name)
             # A read model is rebuilt from the log at will, so its commits need not wait for the
             # disk: a crash loses at most the last moments of batches, rows and position
             # together, and they are applied again. Visibility to readers is unchanged.
             curs.execute("SET LOCAL synchronous_commit = off")
-            new_position = self.store.apply(curs, model, batch, position)
-        with self.progress:
-            self.positions[name] = new_position
-            self.progress.notify_all()
+            return self.store.apply(curs, model, batch, position, held, isolate=isolate,
+                                    quarantined=quarantined)
 
     # -------------------------------------------------------------- running live
 
@@ -467,20 +611,26 @@ class ReadModelRunner:
         self.listener = threading.Thread(target=self._listen, name="read-models-listen",
                                          daemon=True)
         self.listener.start()
-        failures = 0
         while not self.stopping.is_set():
             self.woken.clear()
             try:
                 self.process_available()
-            except TRANSIENT as error:
-                failures += 1
-                pause = min(0.1 * 2 ** failures, 5.0)
+            except Exception as error:
+                # A lost connection, a timeout, a full disk, a lock: the batch rolled back, so
+                # try again. Anything else (a bug, a missing table) is retried the same way
+                # rather than ending the thread: it is logged, and /readyz reports a runner
+                # that keeps failing. (An event's own bad data is quarantined, not raised.)
+                self.failures += 1
+                self.failing_since = self.failing_since or time.time()
+                self.last_error = type(error).__name__
+                pause = min(0.1 * 2 ** self.failures, 5.0)
                 self.log("read model batch failed; retrying", error=type(error).__name__,
+                         transient=isinstance(error, TRANSIENT), failures=self.failures,
                          pause_s=pause)
                 self._refresh_positions_quietly()
                 self.stopping.wait(pause)
                 continue
-            failures = 0
+            self.failures, self.failing_since, self.last_error = 0, None, None
             # Woken by NOTIFY; the timeout is the poll that covers a lost LISTEN connection.
             self.woken.wait(self.poll_interval)
 
@@ -488,7 +638,7 @@ class ReadModelRunner:
         try:
             for name in self.positions:
                 self.positions[name] = self.store.position(name)
-        except TRANSIENT:
+        except Exception:  # the store is still away: the next attempt refreshes them
             pass
 
     def _listen(self) -> None:
@@ -517,12 +667,19 @@ class ReadModelRunner:
 
     # -------------------------------------------------------------- read your writes
 
-    def wait_for(self, notification_id: int, timeout: float = 5.0) -> bool:
-        """Block until every model has applied ``notification_id``; False on timeout."""
+    def wait_for(self, notification_id: int, timeout: float = 5.0,
+                 models: Iterable[str] | None = None) -> bool:
+        """Block until every model (or those named) has applied ``notification_id``; False on
+        timeout."""
+        names = None if models is None else tuple(models)
+
+        def reached() -> bool:
+            positions = self.positions if names is None else {
+                n: self.positions.get(n, 0) for n in names}
+            return all(p >= notification_id for p in positions.values())
+
         with self.progress:
-            return self.progress.wait_for(
-                lambda: all(p >= notification_id for p in self.positions.values()), timeout
-            )
+            return self.progress.wait_for(reached, timeout)
 
 
 def wait_until_projected(

@@ -3,6 +3,7 @@ and the demo service started as ``make run`` starts it, asked if it is ready, an
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -61,6 +62,31 @@ def test_token_prints_a_signed_token_with_the_claims():
     assert "valid until" in result.stderr and "Karin" not in result.stderr
 
 
+def test_a_minted_token_passes_the_services_verifier():
+    from adapters.organisations import OrganisationDirectory
+    from adapters.settings import Settings
+    from adapters.tokens import TokenVerifier
+
+    result = invoke(*TOKEN_ARGS)  # the default lifetime
+    assert result.exit_code == 0, result.output
+    settings = Settings(jwt_secret=SECRET,
+                        organisations_file=ROOT / "tests" / "http" / "organisations.toml")
+    caller = TokenVerifier(settings).verify(result.stdout.strip())
+    assert caller.organisation == OrganisationDirectory.load(
+        settings.organisations_file).check(caller.organisation, caller.unit)
+    assert caller.person_id == "hsa-2002"
+
+
+def test_token_refuses_a_lifetime_the_service_would_refuse():
+    result = invoke(*TOKEN_ARGS, "--ttl", "13h")
+    assert result.exit_code == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error field --ttl: at most 43200 s")
+    assert "SIP_TOKEN_MAX_LIFETIME_S" in line
+    shorter = invoke(*TOKEN_ARGS, "--ttl", "2h", token_max_lifetime_s="3600")
+    assert shorter.exit_code == 2 and "at most 3600 s" in shorter.stderr
+
+
 def test_token_is_refused_when_a_jwks_is_configured():
     result = invoke(*TOKEN_ARGS, jwks_url="https://idp.example/.well-known/jwks.json")
     assert result.exit_code == 2
@@ -113,13 +139,21 @@ def test_serve_demo_is_refused_on_an_external_database():
     assert line.startswith("error field SIP_DATABASE_URL: --demo runs on the embedded")
 
 
+# What a production start needs besides the JWT secret (adapters/production.py).
+PRODUCTION = {
+    "individual_key": "a-cli-test-individual-key",
+    "audit_signing_key": base64.b64encode(bytes(range(32))).decode(),
+    "organisations_file": str(ROOT / "tests" / "http" / "organisations.toml"),
+}
+
+
 def test_serve_refuses_a_port_in_use():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         result = invoke("serve", "--port", str(port),
-                        database_url="postgresql://sip@db.example:5432/sip")
+                        database_url="postgresql://sip@db.example:5432/sip", **PRODUCTION)
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error field SIP_PORT: cannot listen on 127.0.0.1:{port}")

@@ -53,6 +53,13 @@ to read the case's personal data as it ever stood, and a consent given now cover
 history. Lists and dashboards carry no personal data and are scoped to the caller's organisation
 (auditors: any).
 
+**Never from a stale or incomplete model.** The decision is only as current as the plans model
+it is read from: a consent withdrawn a moment ago must already count. So a read of a case first
+waits (up to ``SIP_PROJECTION_WAIT_S``) until the models it reads have applied every event
+recorded before the request, and otherwise answers 503 ``read-models-behind`` with Retry-After;
+a case with an event the model could not apply (projections/quarantine.py) is answered 503
+``read-model-quarantined``: its parties and consent are unknown there.
+
 **Logging (R33).** Every granted read of a case is logged — the full view because it shows
 personal data, the restricted view too (cheap, and the R32 account of who looked at what is then
 complete; the log's ``view`` column tells them apart, and what the individual learns is the full
@@ -69,11 +76,16 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import psycopg
+from eventsourcing.persistence import OperationalError
 from fastapi import Request
 from pydantic import BaseModel, Field
 
 from domain.clock import local_date
+from domain.errors import CaseNotFound
 from domain.parties import Role
+from projections.plans import current_plan
+from projections.quarantine import quarantined_in_case
 
 from ..logging import get_logger
 from ..tokens import Principal
@@ -198,10 +210,79 @@ def organisation_scope(
         return organisation_id
     own = caller.organisation.id
     if organisation_id is not None and organisation_id != own:
-        reason = f"{own} may not read {organisation_id}'s cases or figures"
+        # The asked-for id is the client's text, unchecked (a personal identity number, say):
+        # neither logged nor echoed (R35).
+        reason = f"{own} asked for another organisation's cases or figures"
         write_refusal(services, request, caller, action=action, reason=reason)
-        raise no_access(f"{reason}: only your own organisation ({own})", field=field)
+        raise no_access(f"{reason}: only your own organisation ({own}) may be asked for",
+                        field=field)
     return own
+
+
+# ------------------------------------------------------------------------ the record decided on
+
+# The longest a read of a read model waits for a lock on its table (a rebuild's swap takes one
+# for an instant; an operator's LOCK TABLE for as long as it likes) before it is answered 503.
+READ_MODEL_LOCK_TIMEOUT_S = 1.0
+BEHIND_RETRY_AFTER = "2"
+
+
+def model_lock_timeout(services: Services) -> float:
+    return max(0.05, min(READ_MODEL_LOCK_TIMEOUT_S, services.settings.projection_wait_s))
+
+
+def read_models_behind(detail: str) -> ProblemError:
+    return ProblemError(503, "Read models behind", detail, kind="read-models-behind",
+                        headers={"Retry-After": BEHIND_RETRY_AFTER})
+
+
+def await_current(services: Services, models: tuple[str, ...] = ("plans",)) -> None:
+    """Return once ``models`` have applied every event recorded before this call (the log's
+    head now), waiting up to ``SIP_PROJECTION_WAIT_S``; otherwise 503: a decision by consent is
+    never made from a model that has not seen the latest consent (a withdrawal, say)."""
+    head = services.ledger.recorder.max_notification_id() or 0
+    wait = services.settings.projection_wait_s
+    if services.runner.wait_for(head, wait, models=models):
+        return
+    log.warning("read refused: read models behind the log", models=list(models), head=head)
+    raise read_models_behind(
+        f"the read models ({', '.join(models)}) have not applied every event recorded before "
+        f"this request within {wait:g} s; access by consent (R13) is not decided from a model "
+        "behind the log. Try again shortly")
+
+
+def current_record(services: Services, case_id: UUID,
+                   models: tuple[str, ...] = ("plans",)) -> Record:
+    """The case's record to decide access from and to answer with: from a plans model that is
+    up to date with the log (``await_current``) and holds every event of the case."""
+    await_current(services, models)
+    try:
+        with services.datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT set_config('lock_timeout', %s, true)",
+                         (f"{int(model_lock_timeout(services) * 1000)}ms",))
+            quarantined = quarantined_in_case(curs, services.schema, case_id, models)
+            record = None if quarantined else current_plan(curs, services.schema, case_id)
+    except (psycopg.errors.LockNotAvailable, OperationalError) as error:
+        if not isinstance(error.__cause__ or error, psycopg.errors.LockNotAvailable):
+            raise
+        raise read_models_behind("the read model's table is locked (a rebuild's swap or "
+                                 "maintenance); try again shortly") from None
+    if quarantined:
+        first = quarantined[0]
+        log.warning("read refused: the read model quarantined an event of the case",
+                    case_id=str(case_id), model=first.model,
+                    notification_id=first.notification_id)
+        raise ProblemError(
+            503, "Case not readable from the read models",
+            f"the {first.model} read model could not apply an event of this case "
+            f"(notification {first.notification_id}, {first.event_type}); it is not answered "
+            "from an incomplete record until the model is rebuilt (sip-ledger projections "
+            "rebuild)",
+            kind="read-model-quarantined", field="case_id", headers={"Retry-After": "60"},
+        )
+    if record is None:
+        raise CaseNotFound(case_id)
+    return record
 
 
 # ------------------------------------------------------------------------ the access log

@@ -10,7 +10,9 @@ when one was asked about), ``read_access_log_individual`` for the question about
 with that individual's key and ``view = full``. The latter tells an auditor that a named person
 has a SIP and who handled it, which is personal data, so the individual may learn of it like any
 other read: it appears in the answer to the next such question (each answer is computed first,
-then its own row is written, then it is sent — so an answer never lists itself).
+then its own row is written, then it is sent — so an answer never lists itself). A caller
+without the auditor role is refused 403 and the refusal logged under the same action, with no
+individual (the number in a refused question is not looked at).
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ from .services import Services
 
 router = APIRouter(tags=["access log"])
 
-Auditor = Annotated[Principal, Depends(requires(Role.AUDITOR))]
+SEARCH_ACTION, INDIVIDUAL_ACTION = "read_access_log", "read_access_log_individual"
+# A caller without the role is refused, and the refusal logged under the route's action.
+Auditor = Annotated[Principal, Depends(requires(Role.AUDITOR, action=SEARCH_ACTION))]
+IndividualAuditor = Annotated[
+    Principal, Depends(requires(Role.AUDITOR, action=INDIVIDUAL_ACTION))]
 Svc = Annotated[Services, Depends(services)]
 RESPONSES = {s: PROBLEM_RESPONSES[s] for s in (401, 403, 422, 503)}
 
@@ -95,7 +101,7 @@ def search_access_log(
         since=since, until=until, limit=limit,
     )
     write_read(svc, request, caller, _auditing("auditor: search of the access log"),
-               action="read_access_log", case_id=case_id)
+               action=SEARCH_ACTION, case_id=case_id)
     return {"entries": entries}
 
 
@@ -137,7 +143,7 @@ class IndividualReads(BaseModel):
     summary="Which units read an individual's personal data (R33); the number goes in the body",
 )
 def individual_reads(
-    question: IndividualQuestion, request: Request, caller: Auditor, svc: Svc
+    question: IndividualQuestion, request: Request, caller: IndividualAuditor, svc: Svc
 ) -> dict[str, Any]:
     _period(question.since, question.until)
     pin = question.personal_identity_number
@@ -146,6 +152,6 @@ def individual_reads(
                                           limit=10_000)
     write_read(svc, request, caller,
                _auditing("auditor: which units read an individual's data (R33)"),
-               action="read_access_log_individual", personal_identity_number=pin,
+               action=INDIVIDUAL_ACTION, personal_identity_number=pin,
                view=Level.FULL.value)
     return {"units": units, "reads": reads}

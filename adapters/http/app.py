@@ -12,7 +12,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ..settings import Settings
-from . import access_log_routes, commands, feed, operations, queries
+from . import (
+    access_log_routes,
+    commands,
+    deadline,
+    feed,
+    limits,
+    operations,
+    ops_access,
+    queries,
+)
 from .problems import install_problem_handlers
 from .services import Services, open_services
 
@@ -47,10 +56,17 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=limits.EDGE_RESPONSES,  # 408, 413, 431 from the input limits, on every route
+        # /docs and /openapi.json as SIP_OPS_ENDPOINTS says (ops_access.py)
+        **ops_access.fastapi_urls(ops_access.ops_mode(settings)),
     )
     app.state.services = services
     install_problem_handlers(app)
+    # Before operations: the request-context middleware must stay outside the input limits.
+    limits.install(app, settings)
+    deadline.install(app, settings)  # each request's deadline (SIP_REQUEST_DEADLINE_S)
     operations.install(app)
+    ops_access.install(app, settings)
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(feed.router)

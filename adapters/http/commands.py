@@ -8,10 +8,13 @@ the command, so the caller's next query sees it (``?wait=false`` answers at once
 
 ``Idempotency-Key`` maps to the command id: a UUID is taken as it is, any other key is turned
 into one (UUIDv5) within the caller's organisation, so two organisations' keys never meet. A
-repeated key returns the first result with ``replayed: true`` and writes nothing.
+repeated key returns the first result with ``replayed: true`` and writes nothing — to the
+organisation that issued it or one that may read its case; anyone else learns nothing of it
+(disclosure.py, R35).
 
 Writing to a case needs the caller's organisation to be party to it (a principal, within the
-consent, or invited): the party list is read from the current-plans read model. The SIP rules
+consent, or invited): the party list is read from the current-plans read model, and from the
+log itself when the model does not say yes (it may lag; see check_party). The SIP rules
 themselves (R01–R31) are the aggregate's; their refusals come back as 422 naming the rule.
 """
 
@@ -22,7 +25,9 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+import psycopg
+from eventsourcing.persistence import OperationalError
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError, create_model
 
@@ -42,14 +47,16 @@ from domain.commands import (
     RecordWishes,
     WithdrawConsent,
 )
-from domain.errors import CaseNotFound
+from domain.errors import CaseNotFound, OpenSipExists
 from domain.ledger import CommandResult, SipLedger
 from domain.parties import Frozen, Role
 from projections.plans import case_parties
 
 from ..logging import command_context, get_logger
 from ..tokens import Principal
+from .access import model_lock_timeout
 from .deps import requires, services
+from .disclosure import check_replay, key_in_use, may_see_replay, open_sip_refusal
 from .problems import PROBLEM_RESPONSES, ProblemError
 from .services import Services
 
@@ -107,10 +114,15 @@ def build(command: type[Command], values: dict[str, Any]) -> Command:
 
 
 def check_party(svc: Services, caller: Principal, case_id: UUID) -> None:
-    """Only an organisation party to the case may write to it (R13)."""
+    """Only an organisation party to the case may write to it (R13).
+
+    Asked of the plans model first (one indexed row, the common case). Parties are only ever
+    added to a case, so the model's yes is true even if it lags; its no, or its not knowing the
+    case (not yet applied, locked, or an event of it quarantined), is asked of the log itself:
+    a lagging model never turns into 404 or 403, and a case that is not in the log is 404."""
     parties = _parties(svc, case_id)
-    if parties is None:
-        raise CaseNotFound(case_id)
+    if parties is None or caller.organisation.id not in parties:
+        parties = _parties_in_log(svc, case_id)  # CaseNotFound if the log has no such case
     if caller.organisation.id not in parties:
         log.warning("command refused: organisation not party to the case", case_id=str(case_id),
                     organisation_id=caller.organisation.id)
@@ -122,12 +134,28 @@ def check_party(svc: Services, caller: Principal, case_id: UUID) -> None:
 
 
 def _parties(svc: Services, case_id: UUID) -> list[str] | None:
-    parties = case_parties(svc.datastore, svc.schema, case_id)
-    if parties is None:
-        # Perhaps recorded a moment ago and not yet projected: wait for the log's head once.
-        head = svc.ledger.recorder.max_notification_id()
-        if head and svc.runner.wait_for(head, svc.settings.projection_wait_s):
-            parties = case_parties(svc.datastore, svc.schema, case_id)
+    """The parties as the plans model has them; None if it does not have the case or its table
+    stays locked (the log is asked then)."""
+    try:
+        return case_parties(svc.datastore, svc.schema, case_id,
+                            lock_timeout_s=model_lock_timeout(svc))
+    except (psycopg.errors.LockNotAvailable, OperationalError) as error:
+        if not isinstance(error.__cause__ or error, psycopg.errors.LockNotAvailable):
+            raise
+        return None
+
+
+def _parties_in_log(svc: Services, case_id: UUID) -> list[str]:
+    """The parties of the case as recorded (the same organisations as the case record's
+    ``parties``: the principals, those within a consent, those invited)."""
+    case = svc.ledger.get_case(case_id)
+    parties = [case.municipality.id, case.region.id]
+    for consent in case.consents:
+        parties.extend(o for o in consent.organisation_ids if o not in parties)
+    for state in case.invitations.values():
+        org = state.invitation.participant.organisation
+        if org is not None and org.id not in parties:
+            parties.append(org.id)
     return parties
 
 
@@ -169,6 +197,7 @@ ProposeBody = body_model(ProposeSip)
              summary="Propose a SIP (R01): opens a case")
 def propose(
     body: ProposeBody,  # type: ignore[valid-type]
+    request: Request,
     response: Response,
     svc: Services = Depends(services),
     caller: Principal = Depends(writer),
@@ -177,8 +206,16 @@ def propose(
 ) -> CommandAccepted:
     command_id = command_id_for(idempotency_key, caller)
     cmd = build(ProposeSip, {**dict(body), "command_id": command_id})
+    role = _actor_role(caller)
     with command_context("propose", command_id, organisation_id=caller.organisation.id):
-        result = svc.ledger.propose(cmd, caller.actor(_actor_role(caller)))
+        try:
+            result = svc.ledger.propose(cmd, caller.actor(role))
+        except OpenSipExists as error:
+            # R09, told only as far as the caller may know (R35); the lookup is logged.
+            raise open_sip_refusal(svc, request, caller, role.value,
+                                   cmd.individual.personal_identity_number, error) from None
+        if result.replayed:
+            check_replay(svc, caller, command_id)
     response.headers["Location"] = f"/cases/{result.case_id}"
     if result.replayed:
         response.status_code = 200
@@ -224,11 +261,18 @@ def _case_route(path: str, command: type[CaseCommand], method: str, summary: str
                 check_party(svc, caller, case_id)
             except (ProblemError, CaseNotFound):
                 # A repeated command answers its first result even if the caller's standing
-                # has changed since; anything new must come from a party.
-                if svc.ledger.command_log.find_command(command_id) is None:
+                # has changed since — to its issuer (or one who may read the case); anyone
+                # else is refused as if the key were unknown (R35). Anything new must come
+                # from a party.
+                prior = svc.ledger.command_log.find_command(command_id)
+                if prior is None or prior.case_id != case_id or not may_see_replay(
+                        svc, caller, prior):
                     raise
             run = getattr(SipLedger, method)
             result = run(svc.ledger, cmd, caller.actor(_actor_role(caller)))
+            if result.replayed and result.case_id != case_id:
+                # The key was used on another case: its result is not this path's to give.
+                raise key_in_use()
         return answer(svc, result, command_id, response, wait)
 
     endpoint.__name__ = method

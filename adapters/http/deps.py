@@ -8,7 +8,7 @@ the network is the exception and goes to a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from domain.parties import Role
 
 from ..tokens import InvalidToken, Principal
+from .access import write_refusal
 from .problems import ProblemError
 from .services import Services
 
@@ -42,12 +43,25 @@ async def principal(
     return caller
 
 
-def requires(*roles: Role) -> Callable[[Principal], Principal]:
-    """A dependency that lets through callers with any of ``roles`` and refuses others (403)."""
+def requires(*roles: Role, action: str | None = None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that lets through callers with any of ``roles`` and refuses others (403).
+
+    A refused read is written to the access log like a refusal by consent (R33, R35): the
+    action (``action``, or the route's name), the caller, ``refused`` and the roles it lacked.
+    Reads are the GET routes and those given an ``action`` (a question sent as a POST body);
+    a refused write shows nothing and is only in the request log."""
     wanted = ", ".join(r.value for r in roles)
 
-    async def check(caller: Principal = Depends(principal)) -> Principal:
+    async def check(request: Request, caller: Principal = Depends(principal)) -> Principal:
         if not any(caller.has(role) for role in roles):
+            if action is not None or request.method in ("GET", "HEAD"):
+                route = request.scope.get("route")
+                # One INSERT: off the event loop.
+                await run_in_threadpool(
+                    write_refusal, request.app.state.services, request, caller,
+                    action=action or getattr(route, "name", None) or "read",
+                    reason=f"role refused: this needs one of the roles {wanted}",
+                )
             raise ProblemError(
                 403, "Forbidden", f"this needs one of the roles: {wanted}", kind="forbidden-role",
                 field="roles",

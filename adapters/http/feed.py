@@ -15,6 +15,31 @@ access-log row per case in each page or stream batch (action ``read_feed``, view
 case's individual), committed before the events are sent; if the access log cannot be written,
 the page is answered 503 and a stream ends, to be resumed from its ``Last-Event-ID``.
 
+**The feed by consent (R13, R35).** The scope asks for personal data; it does not grant it.
+An event carries its ``personal`` part only if the caller's organisation may read its case in
+full — the same decision as ``GET /cases/{id}`` (``access.decide``): auditors always; a service
+while planning is open and a consent valid today names its organisation (or, before any
+consent, its organisation proposed the case). Every other case's events come in the public
+shape, as to a token without the scope, and are not logged (they show no personal data).
+
+*Decided now, not at the instant of the event.* The decision is made when the page is read, on
+the case's current record, for every event of the case in the page, old or new. A legal record
+needs consent withdrawn to stop disclosure (R13: "only for this planning"): decided at the
+event's instant, a withdrawn or expired consent would go on disclosing everything recorded while
+it held to anyone who reads the log again from the start, which is exactly what a withdrawal
+forbids; decided now, the feed discloses what a case read would disclose today, no more. A
+consent given later covers the planning's history, as it does for a case read. A subscriber that
+needs to keep what it received while it was allowed keeps its own copy, under its own duty.
+
+*Never on a stale record.* The records come from the plans read model, so before deciding, the
+read waits (``SIP_PROJECTION_WAIT_S``) until the read models have applied the log's head as the
+page read it: a consent withdrawn just before the read has taken effect. If they have not, a page
+is answered 503 (``read-models-behind``, Retry-After) and a stream pauses and reads again. A case
+with an event the model set aside (projections/quarantine.py) has no reliable consent there and
+comes in the public shape until the model is rebuilt. Cost:
+one query for the records of all the page's cases and one for their individuals, whatever the
+page's length (auditors: the latter only).
+
 Order and exactly once: the library's insert takes ``LOCK TABLE … IN EXCLUSIVE MODE``, so
 notification ids commit in the order they are issued. A read first takes the log's head, then
 the events after the client's position up to that head: every id up to the head has committed or
@@ -52,6 +77,8 @@ from starlette.concurrency import run_in_threadpool
 
 from domain.parties import Role
 from projections.events import unwrap
+from projections.plans import CurrentPlans
+from projections.quarantine import Quarantine
 from projections.runner import EVENTS_TABLE
 
 from ..feed_events import (
@@ -65,6 +92,7 @@ from ..feed_events import (
 )
 from ..logging import get_logger
 from ..tokens import FEED_PERSONAL_SCOPE, Principal
+from .access import Level, decide, read_models_behind, today
 from .deps import requires
 from .deps import services as get_services
 from .problems import PROBLEM_RESPONSES, ProblemError
@@ -81,6 +109,15 @@ MAX_POSITION = 2**63 - 1  # a bigint
 RETRY_MS = 2000  # the SSE "retry:" a client waits before reconnecting
 # Logs the reads of personal data (R33): the cases read, each with its individual.
 ReadLogger = Callable[[dict[UUID, str | None]], None]
+# Which of these cases (the page's, in order) the caller may read in full now, given the log's
+# head the page was read at (R13; see the module doc).
+FullAccess = Callable[[list[UUID], int], set[UUID]]
+
+
+class ReadModelsBehind(Exception):
+    """The read models have not applied the log's head: consent cannot be decided yet."""
+
+
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError)
 
 
@@ -138,9 +175,11 @@ class EventFeed:
         types: Sequence[str] | None = None,
         case_id: UUID | None = None,
         personal: bool = False,
+        may_read: FullAccess | None = None,
     ) -> FeedRead:
         """Up to ``limit`` case events after ``after`` (of ``types``, of ``case_id``), as feed
-        JSON dicts."""
+        JSON dicts; with ``personal``, the personal part for the cases ``may_read`` allows (all
+        if it is None)."""
         with self.datastore.get_connection() as conn:
             row = conn.execute(self.log_reader.max_notification_id_statement).fetchone()
             head = (row["max"] if row else None) or 0
@@ -153,16 +192,21 @@ class EventFeed:
             curs = conn.cursor(row_factory=tuple_row, binary=True)
             curs.execute(query, params)
             rows = curs.fetchall()
-        full = len(rows) >= limit
-        next_after = rows[-1][0] if full else upper
+        page_full = len(rows) >= limit
+        next_after = rows[-1][0] if page_full else upper
+        shown: set[UUID] = set()
+        if personal and rows:
+            case_ids = list(dict.fromkeys(r[1] for r in rows))
+            shown = set(case_ids) if may_read is None else may_read(case_ids, head)
         events = []
         for r in rows:
-            e = feed_event_from_row(r[0], r[1], r[2], r[3], r[4], personal=personal)
+            e = feed_event_from_row(r[0], r[1], r[2], r[3], r[4], personal=r[1] in shown)
             if e is not None:
                 events.append(e)
-        read = FeedRead(events, next_after, head, caught_up=not full and upper >= head)
-        if personal and rows:
-            read.cases = self.individuals(dict.fromkeys(r[1] for r in rows))
+        read = FeedRead(events, next_after, head, caught_up=not page_full and upper >= head)
+        if shown:
+            read.cases = self.individuals(c for c in dict.fromkeys(r[1] for r in rows)
+                                          if c in shown)
         return read
 
     def individuals(self, case_ids: Iterable[UUID]) -> dict[UUID, str | None]:
@@ -287,6 +331,7 @@ class EventFeed:
         case_id: UUID | None,
         personal: bool,
         log_reads: ReadLogger | None = None,
+        may_read: FullAccess | None = None,
     ) -> AsyncIterator[ServerSentEvent]:
         """The SSE messages for one client: everything after ``after``, then live.
 
@@ -302,8 +347,9 @@ class EventFeed:
             while not self.stopping.is_set():
                 try:
                     read = await run_in_threadpool(
-                        self._read_serialised, position, types, case_id, personal, log_reads)
-                except TRANSIENT as error:
+                        self._read_serialised, position, types, case_id, personal, log_reads,
+                        may_read)
+                except (*TRANSIENT, ReadModelsBehind) as error:
                     failures += 1
                     pause = min(0.2 * 2**failures, 5.0)
                     log.warning("feed read failed; retrying", error=type(error).__name__,
@@ -327,9 +373,10 @@ class EventFeed:
 
     def _read_serialised(
         self, after: int, types: Sequence[str] | None, case_id: UUID | None, personal: bool,
-        log_reads: "ReadLogger | None",
+        log_reads: "ReadLogger | None", may_read: "FullAccess | None" = None,
     ) -> FeedRead:
-        read = self.read(after, STREAM_BATCH, types=types, case_id=case_id, personal=personal)
+        read = self.read(after, STREAM_BATCH, types=types, case_id=case_id, personal=personal,
+                         may_read=may_read)
         if read.cases and log_reads is not None:
             log_reads(read.cases)
         read.events = [(e["id"], e["type"], orjson.dumps(e).decode()) for e in read.events]
@@ -351,6 +398,37 @@ def personal_for(caller: Principal) -> bool:
 FEED_READ_ACTION = "read_feed"
 
 
+def full_access(services: Any, caller: Principal) -> FullAccess:
+    """The R13 decision of a case read (``access.decide``), for all of a page's cases at once:
+    one query for their current records, once the read models have applied ``head``."""
+
+    def may_read(case_ids: list[UUID], head: int) -> set[UUID]:
+        if caller.is_auditor:
+            return set(case_ids)  # decide: auditors read every case in full
+        if not services.runner.wait_for(head, services.settings.projection_wait_s,
+                                        models=(PLANS,)):
+            raise ReadModelsBehind()
+        # A case with an event the model set aside (projections/quarantine.py) has an
+        # incomplete record there: its consent is unknown, so it is not shown in full.
+        with services.datastore.get_connection() as conn:
+            rows = conn.execute(
+                SQL("SELECT p.case_id, p.record FROM {} p WHERE p.case_id = ANY(%s) "
+                    "AND NOT EXISTS (SELECT 1 FROM {} q WHERE q.case_id = p.case_id "
+                    "AND q.model = %s)").format(
+                    CurrentPlans(services.schema).table("rm_case_plans"),
+                    Quarantine(services.schema).table),
+                (case_ids, PLANS),
+            ).fetchall()
+        day = today(services)
+        return {row["case_id"] for row in rows
+                if decide(row["record"], caller, day).level is Level.FULL}
+
+    return may_read
+
+
+PLANS = CurrentPlans.name  # the model access by consent is decided from
+
+
 def access_logger(services: Any, request: Request, caller: Principal) -> ReadLogger:
     """Writes one access-log row (R33) per case whose personal data the feed shows the caller,
     committed before the events are sent."""
@@ -358,14 +436,19 @@ def access_logger(services: Any, request: Request, caller: Principal) -> ReadLog
     request_id = getattr(request.state, "request_id", None)
 
     def log_reads(cases: dict[UUID, str | None]) -> None:
-        for case_id, pin in cases.items():
-            services.access_log.record(
+        # One transaction for the page's cases, not one per case.
+        services.access_log.record_many([
+            dict(
                 person_id=caller.person_id, organisation_id=caller.organisation.id,
                 organisation_kind=caller.organisation.kind.value, unit=caller.unit,
                 role=role.value, action=FEED_READ_ACTION, outcome="granted", case_id=case_id,
                 personal_identity_number=pin, view="full",
-                reason=f"event feed with the scope {FEED_PERSONAL_SCOPE}", request_id=request_id,
+                reason=f"event feed with the scope {FEED_PERSONAL_SCOPE}: may read the case "
+                       "in full now (R13)",
+                request_id=request_id,
             )
+            for case_id, pin in cases.items()
+        ])
 
     return log_reads
 
@@ -380,7 +463,8 @@ FILTERS_DOC = (
 
 def _build_router() -> APIRouter:
     router = APIRouter(tags=["feed"])
-    subscriber = requires(Role.SERVICE, Role.AUDITOR)
+    # A caller without the role is refused, and the refusal logged (R33, R35).
+    subscriber = requires(Role.SERVICE, Role.AUDITOR, action=FEED_READ_ACTION)
     refusals = {k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422, 503)}
 
     @router.get(
@@ -402,10 +486,17 @@ def _build_router() -> APIRouter:
         caller: Principal = Depends(subscriber),
         services: Any = Depends(get_services),
     ) -> Response:
-        read = services.feed.read(
-            after, limit, types=[t.value for t in types or ()], case_id=case_id,
-            personal=personal_for(caller),
-        )
+        personal = personal_for(caller)
+        try:
+            read = services.feed.read(
+                after, limit, types=[t.value for t in types or ()], case_id=case_id,
+                personal=personal, may_read=full_access(services, caller) if personal else None,
+            )
+        except ReadModelsBehind:
+            raise read_models_behind(
+                "the plans read model has not applied every event recorded before this "
+                "request; personal data by consent (R13) is not decided from a model behind "
+                "the log. Try again shortly") from None
         if read.cases:
             try:
                 access_logger(services, request, caller)(read.cases)
@@ -455,6 +546,7 @@ def _build_router() -> APIRouter:
         events = feed.stream(
             start, types=[t.value for t in types or ()], case_id=case_id, personal=personal,
             log_reads=access_logger(services, request, caller) if personal else None,
+            may_read=full_access(services, caller) if personal else None,
         )
         return EventSourceResponse(
             events, ping=feed.heartbeat_s, send_timeout=max(30.0, 2 * feed.heartbeat_s),

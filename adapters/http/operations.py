@@ -2,12 +2,17 @@
 
 - ``GET /healthz``: the process answers (no store access, no token).
 - ``GET /readyz``: the store answers within ``READY_TIMEOUT_S``, the read-model runner is alive
-  and the read models lag the log by at most ``SIP_READY_MAX_LAG`` events; otherwise 503 as
-  problem+json saying why. No token (a load balancer asks it).
+  and not failing attempt after attempt, the oldest event the read models have not applied was
+  recorded at most ``SIP_READY_MAX_PROJECTION_AGE_S`` seconds ago and they lag the log by at most
+  ``SIP_READY_MAX_LAG`` events; otherwise 503 as problem+json saying why. Events a model has
+  quarantined (projections/quarantine.py) leave it ready but ``degraded``: the other cases are
+  served, those cases answer 503 themselves. No token (a load balancer asks it).
 - ``GET /metrics``: Prometheus text. Requests by method, *route template* and status (a
   template such as ``/cases/{case_id}``, never the path itself, so no case id or personal data
   becomes a label), their latency, commands by name and outcome, and, read from the store at
-  each scrape, the log head and each read model's lag. Each app has a registry of its own.
+  each scrape, the log head, each read model's lag, the age of the oldest unprojected event, the
+  runner's failures in a row and each model's quarantined events. Each app has a registry of
+  its own.
 - A pure ASGI middleware (``BaseHTTPMiddleware`` would buffer the event stream) that gives every
   request an id (a sane incoming ``X-Request-ID``, else a new UUID), puts it on
   ``request.state.request_id``, binds it to every log line of the request, returns it as
@@ -23,12 +28,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import orjson
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -39,10 +46,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
 
+from projections.quarantine import QUARANTINE_TABLE
 from projections.runner import ALL_MODELS, EVENTS_TABLE, TRACKING_TABLE
 
 from ..logging import PERSONAL_IDENTITY_NUMBER, get_logger
+from . import ops_access
 from .problems import PROBLEM_RESPONSES, internal_error, problem_response
+from .write_probe import write_path_stuck_within
 
 log = get_logger("sip_ledger.http")
 
@@ -56,6 +66,9 @@ _READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
 # Probes are asked every few seconds; their successful answers are logged at DEBUG only.
 PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+# The runner "keeps failing" after this many failed attempts in a row (about 1.5 s of back-off):
+# one lost connection is not worth taking the instance out of service.
+RUNNER_FAILURES_NOT_READY = 3
 # Seconds. The default buckets stop at 10 s; a command waits for its read models up to 5 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -71,6 +84,15 @@ class StoreProbe:
     head: int = 0
     positions: dict[str, int] = field(default_factory=dict)
     problem: str | None = None  # why the store could not answer
+    # When the oldest event the slowest model has not applied was recorded (None: none).
+    oldest_unprojected_at: datetime | None = None
+    quarantined: dict[str, int] = field(default_factory=dict)  # events set aside, per model
+
+    def oldest_unprojected_age_s(self, now: datetime | None = None) -> float:
+        if self.oldest_unprojected_at is None:
+            return 0.0
+        now = now or datetime.now(UTC)
+        return max((now - self.oldest_unprojected_at).total_seconds(), 0.0)
 
     @property
     def lag(self) -> int:
@@ -110,6 +132,18 @@ def probe_store(services: Any) -> StoreProbe:
             )
             found = {row["application_name"]: row["notification_id"] or 0
                      for row in curs.fetchall()}
+            slowest = min((found.get(name, 0) for name in names), default=0)
+            oldest = None
+            if slowest < head:
+                curs.execute(
+                    SQL("SELECT state FROM {}.{} WHERE notification_id > %s "
+                        "ORDER BY notification_id LIMIT 1").format(
+                        Identifier(schema), Identifier(events_table)),
+                    (slowest,),
+                )
+                row = curs.fetchone()
+                oldest = _recorded_at(row["state"]) if row else None
+            quarantined = _quarantine_counts(curs, schema, names)
     except (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
             InterfaceError) as error:
         return StoreProbe(reachable=False,
@@ -119,7 +153,27 @@ def probe_store(services: Any) -> StoreProbe:
         return StoreProbe(reachable=False,
                           problem=f"the store answered with an error ({type(error).__name__})")
     return StoreProbe(reachable=True, head=head,
-                      positions={name: found.get(name, 0) for name in names})
+                      positions={name: found.get(name, 0) for name in names},
+                      oldest_unprojected_at=oldest, quarantined=quarantined)
+
+
+def _recorded_at(state: bytes) -> datetime | None:
+    """The event's own timestamp (the library's JSON: {"_type_": ..., "_data_": iso})."""
+    try:
+        value = orjson.loads(bytes(state)).get("timestamp")
+        return datetime.fromisoformat(value["_data_"]) if isinstance(value, dict) else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None  # an event the probe cannot read: the lag and the runner still tell
+
+
+def _quarantine_counts(curs: Any, schema: str, names: list[str]) -> dict[str, int]:
+    table = SQL("{}.{}").format(Identifier(schema), Identifier(QUARANTINE_TABLE))
+    curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (table.as_string(curs),))
+    if not curs.fetchone()["found"]:
+        return {}
+    curs.execute(SQL("SELECT model, count(*) AS n FROM {} WHERE model = ANY(%s) "
+                     "GROUP BY model").format(table), (names,))
+    return {row["model"]: row["n"] for row in curs.fetchall()}
 
 
 async def probe_store_within(services: Any, app: FastAPI, timeout: float) -> StoreProbe:
@@ -145,6 +199,18 @@ def runner_alive(services: Any) -> bool:
     return thread is None or thread.is_alive()
 
 
+def runner_failing(services: Any) -> str | None:
+    """Why the runner counts as failing (attempt after attempt), or None."""
+    runner = services.runner
+    failures = getattr(runner, "failures", 0) or 0
+    if failures < RUNNER_FAILURES_NOT_READY:
+        return None
+    since = getattr(runner, "failing_since", None)
+    for_s = f" for {time.time() - since:.0f} s" if since else ""
+    return (f"the read-model runner keeps failing ({failures} attempts in a row{for_s}, "
+            f"last error {getattr(runner, 'last_error', None) or 'unknown'})")
+
+
 # ------------------------------------------------------------------ metrics
 
 
@@ -154,6 +220,7 @@ class _StoreCollector:
     def __init__(self) -> None:
         self.probe: StoreProbe | None = None
         self.runner_up: bool | None = None
+        self.runner_failures: int | None = None
         self.feed_clients: int | None = None
 
     def describe(self) -> Iterator[Metric]:
@@ -171,6 +238,12 @@ class _StoreCollector:
                                        "1 if the read-model runner thread is running")
             runner.add_metric([], 1.0 if self.runner_up else 0.0)
             yield runner
+        if self.runner_failures is not None:
+            failures = GaugeMetricFamily(
+                "sip_projection_runner_failures",
+                "Failed read-model batch attempts in a row (0: the last one went through)")
+            failures.add_metric([], float(self.runner_failures))
+            yield failures
         if self.feed_clients is not None:
             clients = GaugeMetricFamily("sip_feed_clients",
                                         "Event-stream (SSE) clients connected now")
@@ -188,6 +261,18 @@ class _StoreCollector:
         for name, value in sorted(probe.lags().items()):
             lag.add_metric([name], float(value))
         yield lag
+        age = GaugeMetricFamily(
+            "sip_projection_oldest_unprojected_age_seconds",
+            "How long ago the oldest event a read model has not applied was recorded (0: none)")
+        age.add_metric([], probe.oldest_unprojected_age_s())
+        yield age
+        quarantined = GaugeMetricFamily(
+            "sip_read_model_quarantined_events",
+            "Events a read model could not apply and set aside (sip-ledger projections status)",
+            labels=["model"])
+        for name in sorted(probe.positions):
+            quarantined.add_metric([name], float(probe.quarantined.get(name, 0)))
+        yield quarantined
 
 
 class Metrics:
@@ -350,6 +435,12 @@ class Ready(BaseModel):
     lag: int  # events the slowest read model has not applied yet
     max_lag: int  # SIP_READY_MAX_LAG
     models: dict[str, int]  # each read model's position
+    oldest_unprojected_age_s: float  # 0 when the models have applied the whole log
+    max_projection_age_s: float  # SIP_READY_MAX_PROJECTION_AGE_S
+    # Events the read models could not apply (projections/quarantine.py): their cases answer
+    # 503; everything else is served. ``degraded`` while there are any.
+    quarantined_events: dict[str, int] = {}
+    degraded: bool = False
 
 
 @router.get("/healthz", summary="Liveness: the process answers", response_model=Alive)
@@ -363,7 +454,8 @@ async def healthz() -> Alive:
     responses={200: {"model": Ready, "description": "Ready"},
                503: {**PROBLEM_RESPONSES[503],
                      "description": "Not ready: the store is unreachable, the read-model "
-                                    "runner has stopped, or the read models lag too far"}},
+                                    "runner has stopped or keeps failing, or the read models "
+                                    "lag too far (in events or in age)"}},
 )
 async def readyz(request: Request) -> JSONResponse:
     services = getattr(request.app.state, "services", None)
@@ -383,17 +475,35 @@ async def readyz(request: Request) -> JSONResponse:
             f"SIP_READY_MAX_LAG={settings.ready_max_lag}); {slowest} is at "
             f"{probe.positions[slowest]} of {probe.head}"
         )
+    age = probe.oldest_unprojected_age_s()
+    max_age = settings.ready_max_projection_age_s
+    if probe.reachable and age > max_age:
+        slowest = min(probe.positions, key=probe.positions.__getitem__)
+        reasons.append(
+            f"the read models are stalled: the oldest event they have not applied was recorded "
+            f"{age:.1f} s ago (more than SIP_READY_MAX_PROJECTION_AGE_S={max_age:g}); "
+            f"{slowest} is at {probe.positions[slowest]} of {probe.head}"
+        )
     if not alive:
         reasons.append("the read-model runner has stopped")
+    elif failing := runner_failing(services):
+        reasons.append(failing)
+    if stuck := await write_path_stuck_within(services, request.app):  # write_probe.py
+        reasons.append(stuck)
     if reasons:
         log.info("not ready", reasons=reasons)
         return problem_response(
             request, 503, "Not ready", "; ".join(reasons), kind="not-ready",
             headers={"Retry-After": "5"}, reasons=reasons,
             lag=probe.lag if probe.reachable else None, max_lag=settings.ready_max_lag,
+            oldest_unprojected_age_s=round(age, 1) if probe.reachable else None,
+            max_projection_age_s=max_age,
         )
+    quarantined = {name: n for name, n in probe.quarantined.items() if n}
     ready = Ready(head=probe.head, lag=probe.lag, max_lag=settings.ready_max_lag,
-                  models=probe.positions)
+                  models=probe.positions, oldest_unprojected_age_s=round(age, 1),
+                  max_projection_age_s=max_age, quarantined_events=quarantined,
+                  degraded=bool(quarantined))
     return JSONResponse(ready.model_dump())
 
 
@@ -401,6 +511,7 @@ async def readyz(request: Request) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics (labels carry route templates, never ids)",
     response_class=PlainTextResponse,
+    dependencies=[Depends(ops_access.guard)],  # SIP_OPS_ENDPOINTS: open, token or off
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 async def metrics(request: Request) -> Response:
@@ -410,6 +521,7 @@ async def metrics(request: Request) -> Response:
     if services is not None:
         registry.store.probe = await probe_store_within(services, app, READY_TIMEOUT_S)
         registry.store.runner_up = runner_alive(services)
+        registry.store.runner_failures = getattr(services.runner, "failures", None)
         registry.store.feed_clients = getattr(getattr(services, "feed", None), "clients", None)
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
 

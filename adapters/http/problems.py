@@ -3,7 +3,8 @@
 Every refusal names what it concerns: the field (``field``) and, where a SIP rule applies, the
 rule id (``rule``) from DOMAIN.md. Nothing reaches a caller as a stack trace: an unexpected
 error is logged (without personal data) and answered 500 with the request id to quote, and a
-store that cannot be reached is answered 503.
+store that fails is answered 503 saying what happened and whether anything was written
+(``store_problems.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from domain.errors import (
 
 from ..cli_errors import one_line
 from ..logging import get_logger
+from ..store.deadline import DeadlinePassed
 from ..tokens import InvalidToken
 
 log = get_logger(__name__)
@@ -77,7 +79,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "No such case",
         409: "Version conflict: the case moved on (current_version says where it is)",
         422: "Invalid input or a SIP rule refuses (field and rule say which)",
-        503: "The store is unreachable",
+        503: "The store is unreachable, refusing writes or too slow, or the request's "
+             "deadline passed (Retry-After says when to try again; detail says whether "
+             "anything was written)",
     }.items()
 }
 
@@ -92,8 +96,10 @@ def problem_response(
         "title": title,
         "status": status,
         "detail": one_line(detail or title),
-        "instance": request.url.path,
     }
+    instance = instance_of(request)
+    if instance is not None:
+        body["instance"] = instance
     if field is not None:
         body["field"] = field
     if rule is not None:
@@ -103,6 +109,16 @@ def problem_response(
         body["request_id"] = request_id
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def instance_of(request: Request) -> str | None:
+    """The matched route's template (``/cases/{case_id}``), never the path as sent: a path
+    parameter may be anything a client typed, a personal identity number included (R35), and
+    the answer must not echo it. No route matched: no ``instance`` (the ``request_id`` still
+    names the occurrence)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
 
 
 def internal_error(request: Request) -> JSONResponse:
@@ -134,7 +150,7 @@ def _sip_error(request: Request, error: SipError) -> JSONResponse:
 
 def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     errors = [
-        {"field": _field(e["loc"]), "message": one_line(e["msg"]), "type": e["type"]}
+        {"field": _field(_redacted(e)), "message": one_line(e["msg"]), "type": e["type"]}
         for e in error.errors()
     ]
     first = errors[0] if errors else {"field": None, "message": "invalid request"}
@@ -143,6 +159,19 @@ def _validation_error(request: Request, error: RequestValidationError) -> JSONRe
         request, 422, "Invalid input", f"{first['field']}: {first['message']}{more}",
         kind="invalid-input", field=first["field"], errors=errors,
     )
+
+
+UNKNOWN_FIELD = "(unknown field)"
+
+
+def _redacted(error: Any) -> tuple[Any, ...]:
+    """The error's location without a key the client made up: an unknown key's name is the
+    client's text, e.g. a personal identity number sent as a key (R35); its position (the
+    object it was found in) is kept."""
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden" and loc:
+        return (*loc[:-1], UNKNOWN_FIELD)
+    return loc
 
 
 def _field(loc: Any) -> str:
@@ -182,13 +211,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, error.status_code, str(error.detail),
                                 headers=getattr(error, "headers", None))
 
+    # The store's failures, each told as what happened and whether anything was written
+    # (store_problems.py): unreachable, refusing writes (disk full, read-only), too slow or
+    # busy (statement and lock timeouts), the request's deadline passed.
     @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InternalError)
+    @app.exception_handler(psycopg.DataError)
     @app.exception_handler(PersistenceError)
+    @app.exception_handler(DeadlinePassed)
     async def _store(request: Request, error: Exception) -> JSONResponse:
-        log.warning("store unavailable", error=type(error).__name__)
-        return problem_response(request, 503, "Store unavailable",
-                                "the ledger's database cannot be reached; try again",
-                                kind="store-unavailable", headers={"Retry-After": "5"})
+        from .store_problems import store_problem  # it builds on problem_response, here
+
+        return store_problem(request, error)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:

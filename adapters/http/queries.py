@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from domain.case import SipCase
 from domain.clock import STOCKHOLM, local_date
 from domain.deadlines import DeadlineKind
-from domain.errors import CaseNotFound
+from domain.limits import Day, Identifier, Instant, NameOrEmpty
 from projections.deadlines import (
     adherence_by_month,
     days_to_first_meeting,
@@ -26,7 +26,7 @@ from projections.deadlines import (
     pending_deadlines,
 )
 from projections.history import case_as_of, case_history
-from projections.plans import current_plan, list_cases
+from projections.plans import list_cases
 
 from ..tokens import Principal
 from .access import (
@@ -34,6 +34,7 @@ from .access import (
     Level,
     Record,
     authorise,
+    current_record,
     organisation_scope,
     today,
     view,
@@ -50,7 +51,9 @@ Svc = Annotated[Services, Depends(services)]
 # The earliest and latest days a dashboard may be asked about: wide, but dates PostgreSQL and
 # Python both handle, so a silly year is a 422 rather than an overflow.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
-AsOf = Annotated[date | None, Query(description="the day asked about; default today (Sweden)")]
+AsOf = Annotated[Day | None, Query(description="the day asked about; default today (Sweden)")]
+Unit = Annotated[NameOrEmpty | None, Query(description="a unit of the organisation")]
+County = Annotated[Identifier | None, Query(description="a county, e.g. vastra-gotaland")]
 
 
 def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -69,12 +72,9 @@ def _as_of(services: Services, as_of: date | None) -> date:
     return day
 
 
-def _record(services: Services, case_id: UUID) -> Record:
-    with services.datastore.transaction(commit=False) as curs:
-        record = current_plan(curs, services.schema, case_id)
-    if record is None:
-        raise CaseNotFound(case_id)
-    return record
+def _record(services: Services, case_id: UUID, models: tuple[str, ...] = ("plans",)) -> Record:
+    # From a model up to date with the log and complete for the case, or 503 (access.py).
+    return current_record(services, case_id, models)
 
 
 # ------------------------------------------------------------------------ one case
@@ -132,7 +132,7 @@ class CaseHistory(BaseModel):
             "summaries)",
 )
 def read_history(case_id: UUID, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
-    record = _record(svc, case_id)
+    record = _record(svc, case_id, ("plans", "history"))
     access = authorise(svc, request, caller, record, "read_history")
     with svc.datastore.transaction(commit=False) as curs:
         events = case_history(curs, svc.schema, case_id)
@@ -259,7 +259,7 @@ def read_as_of(
     request: Request,
     caller: Caller,
     svc: Svc,
-    at: Annotated[datetime, Query(description="an ISO 8601 instant; without an offset it is "
+    at: Annotated[Instant, Query(description="an ISO 8601 instant; without an offset it is "
                                               "Swedish local time")],
 ) -> dict[str, Any]:
     """Access is decided by the case's *current* record: a withdrawn consent takes away the
@@ -317,10 +317,10 @@ def list_cases_route(
     request: Request,
     caller: Caller,
     svc: Svc,
-    organisation_id: Annotated[str | None, Query(
-        max_length=100, description="a party organisation; default (and for everyone but "
+    organisation_id: Annotated[Identifier | None, Query(
+        description="a party organisation; default (and for everyone but "
                                     "auditors, only) the caller's own")] = None,
-    unit: Annotated[str | None, Query(max_length=200)] = None,
+    unit: Unit = None,
     stage: Stage | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[UUID | None, Query(description="the last case id of the previous page")]
@@ -361,10 +361,8 @@ class PendingDeadlines(BaseModel):
 
 
 Kind = Annotated[DeadlineKind | None, Query(description="one kind of deadline")]
-Unit = Annotated[str | None, Query(max_length=200)]
-County = Annotated[str | None, Query(max_length=100)]
-OrganisationFilter = Annotated[str | None, Query(
-    max_length=100, description="the responsible organisation; default (and for everyone but "
+OrganisationFilter = Annotated[Identifier | None, Query(
+    description="the responsible organisation; default (and for everyone but "
                                 "auditors, only) the caller's own")]
 
 
@@ -467,7 +465,7 @@ def dashboard_adherence(
     caller: Caller,
     svc: Svc,
     as_of: AsOf = None,
-    since: Annotated[date | None, Query(description="default: a year before as_of")] = None,
+    since: Annotated[Day | None, Query(description="default: a year before as_of")] = None,
     organisation_id: OrganisationFilter = None,
     unit: Unit = None,
     county: County = None,
@@ -504,9 +502,9 @@ def dashboard_first_meetings(
     request: Request,
     caller: Caller,
     svc: Svc,
-    since: Annotated[date | None, Query(description="cases proposed on or after")] = None,
-    organisation_id: Annotated[str | None, Query(
-        max_length=100, description="the case's municipality or region; for everyone but "
+    since: Annotated[Day | None, Query(description="cases proposed on or after")] = None,
+    organisation_id: Annotated[Identifier | None, Query(
+        description="the case's municipality or region; for everyone but "
                                     "auditors, only the caller's own")] = None,
     county: County = None,
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from projections.runner import ReadModelRunner
 
 from ..audit.checkpoints import Checkpointer
 from ..logging import get_logger
+from ..organisations import OrganisationDirectory
 from ..settings import Settings
 from ..store import Store
 from ..store.access_log import AccessLog
@@ -63,9 +64,12 @@ def open_services(
     *,
     clock: Callable[[], datetime] = utc_now,
     individual_secret: bytes | None = None,
+    directory: OrganisationDirectory | None = None,
 ) -> Services:
     """Open everything the service needs on ``store`` (default: as the settings say) and start
-    the read models and the feed's listener in background threads."""
+    the read models and the feed's listener in background threads. ``directory``: the
+    organisations whose tokens are accepted (default: ``SIP_ORGANISATIONS_FILE``'s)."""
+    verifier = TokenVerifier(settings, directory)  # first: a bad directory file opens nothing
     store = store or Store.from_settings(settings)
     secret = individual_secret or settings.individual_key.get_secret_value().encode()
     ledger = store.ledger(individual_secret=secret, pool_size=settings.pool_size, clock=clock)
@@ -83,6 +87,6 @@ def open_services(
                     "SIP_AUDIT_SIGNING_KEY_FILE in production")
     return Services(
         settings=settings, store=store, ledger=ledger, datastore=datastore, runner=runner,
-        verifier=TokenVerifier(settings), access_log=access_log, feed=feed,
+        verifier=verifier, access_log=access_log, feed=feed,
         checkpointer=checkpointer,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ from domain.clock import utc_now
 from domain.ledger import SipLedger
 
 from .embedded import start_embedded_postgres
+from .recorder import SipRecorder
+from .write_path import WriteLimits, check_sweeping_dead
 
 RECORDER_TOPIC = "adapters.store.recorder:SipRecorder"
 # Aggregates kept in memory between commands (LRU), so a command does not read and replay its
@@ -33,6 +36,12 @@ class Store:
     # False: the owner's set-up made everything; this process (an application role without DDL
     # rights) only uses it. See adapters/store/roles.py.
     create_tables: bool = True
+    # The write path (adapters/store/write_path.py): what one write transaction may take, and
+    # how long a command waits for a connection from the pool before the store counts as
+    # unreachable (SIP_WRITE_STATEMENT_TIMEOUT_S, SIP_WRITE_LOCK_TIMEOUT_S, SIP_STORE_WAIT_S).
+    write_statement_timeout_s: float = 5.0
+    write_lock_timeout_s: float = 2.0
+    store_wait_s: float = 3.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -41,7 +50,10 @@ class Store:
         else:
             url = start_embedded_postgres(settings.embedded_pgdata)
         return cls(conninfo=url, schema=settings.database_schema,
-                   create_tables=settings.create_tables)
+                   create_tables=settings.create_tables,
+                   write_statement_timeout_s=settings.write_statement_timeout_s,
+                   write_lock_timeout_s=settings.write_lock_timeout_s,
+                   store_wait_s=settings.store_wait_s)
 
     def connect(self, **kwargs) -> psycopg.Connection:
         return psycopg.connect(self.conninfo, **kwargs)
@@ -80,7 +92,11 @@ class Store:
             "POSTGRES_SCHEMA": self.schema,
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": "10",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            # The pool's wait for a connection (whole seconds here; Store.ledger sets the exact
+            # value), and a check of each connection as it is taken, so a backend killed
+            # meanwhile is replaced instead of failing the command.
+            "POSTGRES_CONNECT_TIMEOUT": str(max(math.ceil(self.store_wait_s), 1)),
+            "POSTGRES_PRE_PING": "y",
             "CREATE_TABLE": "y" if self.create_tables else "n",
             "IS_SNAPSHOTTING_ENABLED": "y" if snapshots else "n",
         }
@@ -92,7 +108,7 @@ class Store:
     def datastore(self, pool_size: int = 3, max_overflow: int = 5) -> PostgresDatastore:
         """The library's connection pool on this database, for the read side."""
         params = conninfo_to_dict(self.conninfo)
-        return PostgresDatastore(
+        datastore = PostgresDatastore(
             dbname=str(params.get("dbname") or "postgres"),
             host=str(params.get("host") or "localhost"),
             port=str(params.get("port") or "5432"),
@@ -101,8 +117,11 @@ class Store:
             schema=self.schema,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            connect_timeout=10,
+            connect_timeout=self.store_wait_s,  # the pool's wait for a connection
+            pre_ping=True,
         )
+        check_sweeping_dead(datastore.pool)
+        return datastore
 
     def ledger(
         self,
@@ -113,11 +132,20 @@ class Store:
         cache_size: int = AGGREGATE_CACHE_SIZE,
     ) -> SipLedger:
         self.ensure_schema()
-        return SipLedger(
+        ledger = SipLedger(
             env=self.eventsourcing_env(pool_size, cache_size),
             individual_secret=individual_secret,
             clock=clock,
         )
+        recorder = ledger.recorder
+        if isinstance(recorder, SipRecorder):
+            recorder.write_limits = WriteLimits(
+                statement_timeout_s=self.write_statement_timeout_s,
+                lock_timeout_s=self.write_lock_timeout_s,
+            )
+            recorder.datastore.pool.timeout = self.store_wait_s
+            check_sweeping_dead(recorder.datastore.pool)
+        return ledger
 
 
 def open_ledger(settings: Settings | None = None, **kwargs) -> SipLedger:

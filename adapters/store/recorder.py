@@ -16,6 +16,12 @@ client work; every writer of the chain holds the event table's EXCLUSIVE lock wh
 the last hash and appends, so the chain cannot fork. ``audit verify`` recomputes every hash in
 Python from the raw rows, so the two implementations check each other.
 
+The insert itself is the library's pipelined transaction, re-stated in ``insert_events`` with
+what keeps it from wedging the store (``write_path.py``): its own statement, lock and transaction
+timeouts, a full flush of the connection before the pipeline's sync (psycopg otherwise left part
+of a large statement unsent and waited for ever, holding the table lock), the request's deadline
+checked before each try, and retries after a lost connection only.
+
 A log recorded before the chain existed gets its chain once, when the recorder's set-up finds
 events and neither a chain nor a checkpoint (``_chain_existing_log``); a chain that exists is
 never extended over events it does not cover (the statement takes only rows this transaction
@@ -24,13 +30,19 @@ inserted), so an event slipped in outside the ledger stays visible to ``audit ve
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -38,6 +50,8 @@ from domain.ledger import CommandEntry, RecordedCommand
 
 from ..audit.chain import GENESIS, chain_over
 from ..logging import get_logger
+from . import deadline
+from .write_path import WriteLimits, bounded, flush_output
 
 log = get_logger(__name__)
 
@@ -55,6 +69,27 @@ class SipRecorder(PostgresApplicationRecorder):
         for name in (self.commands_table_name, self.chain_table_name,
                      self.checkpoints_table_name):
             self.check_identifier_length(name)
+        # The write path (adapters/store/write_path.py): its timeouts, set by Store.ledger from
+        # the settings, and the connections writing now, which a shutdown cancels.
+        self.write_limits = WriteLimits()
+        self._writing: set[Connection[Any]] = set()
+        self._writing_lock = threading.Lock()
+        self._server_version: int | None = None
+        # The library sets lock_timeout = 0 (wait for ever) right before its LOCK TABLE; the
+        # write transaction's own timeouts (set first, below) must stay in force, so only the
+        # LOCK statement is kept.
+        self.lock_table_statements = [
+            statement for statement in self.lock_table_statements
+            if "lock_timeout" not in statement.as_string()
+        ]
+        self._set_write_timeouts = SQL(
+            "SELECT set_config('statement_timeout', %s, true), "
+            "set_config('lock_timeout', %s, true)"
+        )
+        self._set_write_timeouts_17 = SQL(
+            "SELECT set_config('statement_timeout', %s, true), "
+            "set_config('lock_timeout', %s, true), set_config('transaction_timeout', %s, true)"
+        )
         schema = Identifier(self.datastore.schema)
         commands = SQL("{0}.{1}").format(schema, Identifier(self.commands_table_name))
         events = SQL("{0}.{1}").format(schema, Identifier(self.events_table_name))
@@ -181,10 +216,76 @@ class SipRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        """The library's pipelined insert (``PostgresApplicationRecorder.insert_events``) with
+        the write path's timeouts, a full flush before the sync, the deadline checked before
+        each try and retries only after a lost connection (adapters/store/write_path.py)."""
         if self.datastore.enable_db_functions:
             # The library's insert function takes no table lock and writes no chain.
             raise RuntimeError("SipRecorder needs POSTGRES_ENABLE_DB_FUNCTIONS off (README)")
-        return super().insert_events(stored_events, **kwargs)
+        if not stored_events:
+            return None
+
+        def attempt() -> Sequence[int] | None:
+            deadline.check()  # no insert starts once the request's deadline has passed
+            return self._insert_pipelined(stored_events, **kwargs)
+
+        return bounded(attempt, self.write_limits.attempts)
+
+    def _insert_pipelined(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        with self.datastore.get_connection() as conn:
+            with self._writing_lock:
+                self._writing.add(conn)
+            try:
+                timeouts = self.write_limits.settings(self._version_of(conn))
+                # An error at the sync propagates through the transaction (rolled back) and the
+                # pipeline, which then drops the results it had not fetched. The library keeps
+                # the error until the pipeline is left instead, to spare a psycopg warning; but
+                # when the server answered quickly, the sync had fetched only some results, and
+                # leaving the pipeline raised "pipeline aborted" for the rest in place of the
+                # real error (a duplicate command id answered as a store failure).
+                with conn.pipeline() as pipeline, conn.transaction():
+                    with conn.cursor() as curs:
+                        curs.execute(
+                            self._set_write_timeouts_17 if len(timeouts) == 3
+                            else self._set_write_timeouts, timeouts, prepare=True,
+                        )
+                        self._insert_events(curs, stored_events, **kwargs)
+                    with conn.cursor() as curs:
+                        self._insert_stored_events(curs, stored_events, **kwargs)
+                        flush_output(conn)  # before the sync: see write_path.py
+                        pipeline.sync()
+                        return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            finally:
+                with self._writing_lock:
+                    self._writing.discard(conn)
+
+    def _version_of(self, conn: Connection[Any]) -> int:
+        if self._server_version is None:
+            self._server_version = conn.info.server_version
+        return self._server_version
+
+    def cancel_writes(self) -> int:
+        """Ask the server to cancel every write in progress (at shutdown: a thread waiting on
+        the store must not hold the process); returns how many were asked."""
+        with self._writing_lock:
+            writing = list(self._writing)
+        for conn in writing:
+            with contextlib.suppress(Exception):
+                conn.cancel_safe(timeout=1.0)
+        return len(writing)
+
+    # The library's reads retry any connection error ten times, 0.2 s apart, each try waiting
+    # for the pool: 5-27 s with the store down. Here: a lost connection only, a few times,
+    # within the deadline (write_path.bounded).
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        read = PostgresAggregateRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
+        return bounded(lambda: read(self, *args, **kwargs), self.write_limits.attempts)
+
+    def max_notification_id(self) -> int | None:
+        read = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+        return bounded(lambda: read(self), self.write_limits.attempts)
 
     def _insert_stored_events(
         self,

@@ -117,6 +117,7 @@ DEFAULT_CLIENTS = 8
 DEFAULT_SSE_COMMANDS = 300
 DEFAULT_SSE_INTERVAL_MS = 20.0
 JWT_SECRET = "benchmark-jwt-secret-at-least-32-bytes-long"
+BENCH_AUDIT_KEY = "YmVuY2htYXJrLWF1ZGl0LXNpZ25pbmcta2V5LTMyYnk="  # 32 raw bytes, base64
 SERVICE_POOL_SIZE = 5  # the service's default (SIP_POOL_SIZE)
 START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 30.0
@@ -183,6 +184,10 @@ def start_service(url: str, schema: str, log_path: Path, log_level: str) -> Serv
         "SIP_LOG_FORMAT": "json",
         "SIP_LOG_LEVEL": log_level,
         "SIP_FEED_HEARTBEAT_S": str(FEED_HEARTBEAT_S),
+        # serve refuses development keys and wants a directory outside --demo; the tokens
+        # below are KOMMUN's, which the tests' directory lists.
+        "SIP_AUDIT_SIGNING_KEY": BENCH_AUDIT_KEY,
+        "SIP_ORGANISATIONS_FILE": str(ROOT / "tests" / "http" / "organisations.toml"),
     }
     for name in ("SIP_JWKS_URL", "SIP_JWKS_FILE", "SIP_JWT_ISSUER", "SIP_JWT_AUDIENCE"):
         env.pop(name, None)  # HS256 development tokens, as this process mints them

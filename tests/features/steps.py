@@ -635,6 +635,25 @@ def _error_mentions(sip: Scenario, text: str):
     assert sip.error is not None and text in sip.error.message, sip.error
 
 
+@then(step('felet nämner inte "{text:Text}"'))
+def _error_does_not_mention(sip: Scenario, text: str):
+    # R35: neither the message nor the whole error as an adapter would print it.
+    assert sip.error is not None, "the ledger accepted the command"
+    assert text not in sip.error.message and text not in str(sip.error), sip.error
+
+
+@then("felet röjer varken ärendet, personnumret eller personens namn")
+def _error_discloses_nothing(sip: Scenario):
+    # R35: what a refusal says goes to whoever proposed, party to the case or not; the adapter
+    # decides whom to tell the open case's id (it is kept in the error, not in its text).
+    assert sip.error is not None and sip.individual is not None
+    pin = sip.individual.personal_identity_number
+    digits = pin.replace("-", "")
+    said = f"{sip.error.message} {sip.error}"
+    for secret in (str(sip.case_id), pin, digits, digits[2:], sip.individual.name):
+        assert secret not in said, (secret, said)
+
+
 @then("felet pekar ut det öppna ärendet")
 def _error_points_out(sip: Scenario):
     assert isinstance(sip.error, OpenSipExists)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -31,8 +32,16 @@ OUTSIDER = Organisation(id="kommun-alingsas", kind=OrganisationKind.KOMMUN,
                         name="Alingsås kommun", region="vastra-gotaland")
 
 
+# Every organisation a test mints a token for: the service refuses tokens of any other.
+TEST_ORGANISATIONS_FILE = Path(__file__).with_name("organisations.toml")
+
+
 def http_settings(**overrides) -> Settings:
-    return Settings(jwt_secret=TEST_JWT_SECRET, feed_heartbeat_s=1.0, **overrides)
+    # The operations endpoints open, as under --demo: the tests read /metrics and /openapi.json.
+    values = {"jwt_secret": TEST_JWT_SECRET, "feed_heartbeat_s": 1.0,
+              "organisations_file": TEST_ORGANISATIONS_FILE, "ops_endpoints": "open",
+              **overrides}
+    return Settings(**values)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from adapters.organisations import OrganisationDirectory
 from adapters.settings import Settings
 from adapters.tokens import (
     InvalidToken,
@@ -23,10 +24,13 @@ from domain.parties import Organisation, OrganisationKind, Role
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 CALLER = Principal(
     person_id="hsa-42", name="Bo Berg",
-    organisation=Organisation(id="region-vg", kind=OrganisationKind.REGION),
+    organisation=Organisation(id="region-vg", kind=OrganisationKind.REGION,
+                              name="Västra Götalandsregionen", region="vastra-gotaland"),
     unit="Vårdcentralen", roles=frozenset({Role.COORDINATOR, Role.SERVICE}),
     scopes=frozenset({"feed:personal"}),
 )
+# The organisations whose tokens the verifiers below accept.
+DIRECTORY = OrganisationDirectory.of([CALLER.organisation])
 
 
 def rsa_pair() -> tuple[str, str]:
@@ -40,12 +44,12 @@ def rsa_pair() -> tuple[str, str]:
 
 def test_hs256_round_trip():
     settings = Settings(jwt_secret=SECRET)
-    assert TokenVerifier(settings).verify(mint_token(CALLER, settings)) == CALLER
+    assert TokenVerifier(settings, DIRECTORY).verify(mint_token(CALLER, settings)) == CALLER
 
 
 def test_wrong_secret_expired_and_garbage_are_refused():
     settings = Settings(jwt_secret=SECRET)
-    verifier = TokenVerifier(settings)
+    verifier = TokenVerifier(settings, DIRECTORY)
     with pytest.raises(InvalidToken, match="not valid"):
         verifier.verify(mint_token(CALLER, Settings(jwt_secret=SECRET + "x")))
     with pytest.raises(InvalidToken, match="expired"):
@@ -72,7 +76,7 @@ def test_rs256_against_a_jwks_file_and_hs256_then_refused(tmp_path):
     jwks.write_text(public_jwks(public, kid="key-1"))
     settings = Settings(jwks_file=jwks, jwt_issuer="https://idp.example",
                         jwt_audience="sip-ledger")
-    verifier = TokenVerifier(settings)
+    verifier = TokenVerifier(settings, DIRECTORY)
     token = mint_token(CALLER, settings, private_key_pem=private, kid="key-1")
     assert verifier.verify(token) == CALLER
     # A development token (HS256) opens nothing once a JWKS is configured.

@@ -1,0 +1,251 @@
+"""What input the ledger accepts: the one place that says how long, which characters, which days.
+
+Every command, every value object inside one and every query parameter uses these types, so a
+value the store or the read models cannot hold (a NUL byte, a lone surrogate, a 10 MB note, the
+year 9999) is refused at the edge as a 422 naming the field, never deep inside as a 500 or a
+frozen read model.
+
+- ``line(n)``: single-line text of at most n characters, no control characters at all (names,
+  places, units).
+- ``text(n)``: free text of at most n characters; newlines and tabs kept, other control
+  characters refused (notes, descriptions, plan text).
+- ``Identifier``: organisation, person, unit and policy ids: ``IDENTIFIER_PATTERN``, at most
+  ``IDENTIFIER_MAX`` characters.
+- ``Day`` and ``Instant``: between ``EARLIEST_DAY`` and ``LATEST_DAY`` (an instant by its own
+  wall-clock date, so no offset can push it past what Python and PostgreSQL can hold).
+- ``few(type, n)``: a tuple of at most n items.
+
+The limits bind *input* only. The same value objects are stored inside events, and an event
+recorded by an older release under looser rules must still load: the stored-event decoder
+validates with ``STORED`` as the pydantic context, and then these checks let everything through.
+(pydantic-core would enforce a ``max_length`` or ``pattern`` given to ``Field`` whatever the
+context, which is why the checks are validators here and the limits are only written into the
+JSON schema, where the OpenAPI document shows them.)
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, GetJsonSchemaHandler, ValidationInfo
+from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError
+
+# A SIP concerns living people and plans for the coming years: anything outside is a typo or an
+# attack, and beyond it dates stop fitting Python's datetime once a time zone is applied.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
+
+IDENTIFIER_MAX = 100
+# Letters, digits and the separators ids use (HSA ids, slugs, e-mail-like ids); no spaces.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@|+-]*$"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+# Lengths by kind of field, in characters (code points).
+NAME_MAX = 200  # a person's, an organisation's or a unit's name
+PLACE_MAX = 300
+SHORT_TEXT_MAX = 1_000  # a need, a goal, an intervention, a reason
+NOTE_MAX = 4_000  # a note, a comment, how the plan is coordinated
+LONG_TEXT_MAX = 8_000  # what happened at a follow-up, a correction
+
+# Validation context of the stored-event decoder (domain/transcodings.py): no input checks.
+STORED: dict[str, Any] = {"stored": True}
+
+# Control characters (Unicode Cc: C0, DEL, C1) and lone surrogates (Cs: not encodable as UTF-8).
+_NOT_IN_A_LINE = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+_NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"  # keeps \t \n \r
+LINE_PATTERN = f"^[^{_NOT_IN_A_LINE}]*$"
+TEXT_PATTERN = f"^[^{_NOT_IN_TEXT}]*$"
+_TEXT_KEEPS = frozenset("\t\n\r")
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context) and bool(info.context.get("stored"))
+
+
+@dataclass(frozen=True)
+class _Documented:
+    """Writes the limit into the field's JSON schema without pydantic-core enforcing it."""
+
+    keywords: tuple[tuple[str, Any], ...]
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        schema = handler(core_schema)
+        schema.update(dict(self.keywords))
+        return schema
+
+
+def _length(value: str, min_length: int, max_length: int) -> None:
+    if len(value) > max_length:
+        raise PydanticKnownError("string_too_long", {"max_length": max_length})
+    if len(value) < min_length:
+        raise PydanticKnownError("string_too_short", {"min_length": min_length})
+
+
+def _check_line(min_length: int, max_length: int) -> Any:
+    def check(value: str, info: ValidationInfo) -> str:
+        if _stored(info):
+            return value
+        _length(value, min_length, max_length)
+        for ch in value:
+            if unicodedata.category(ch) in ("Cc", "Cs"):
+                raise PydanticCustomError(
+                    "control_character",
+                    "must be one line without control characters (code point {code_point})",
+                    {"code_point": f"U+{ord(ch):04X}"},
+                )
+        return value
+
+    return check
+
+
+def _check_text(min_length: int, max_length: int) -> Any:
+    def check(value: str, info: ValidationInfo) -> str:
+        if _stored(info):
+            return value
+        _length(value, min_length, max_length)
+        for ch in value:
+            if ch not in _TEXT_KEEPS and unicodedata.category(ch) in ("Cc", "Cs"):
+                raise PydanticCustomError(
+                    "control_character",
+                    "must not contain control characters other than newlines and tabs "
+                    "(code point {code_point})",
+                    {"code_point": f"U+{ord(ch):04X}"},
+                )
+        return value
+
+    return check
+
+
+def _string_schema(min_length: int, max_length: int, pattern: str) -> _Documented:
+    keywords: list[tuple[str, Any]] = [("maxLength", max_length), ("pattern", pattern)]
+    if min_length:
+        keywords.append(("minLength", min_length))
+    return _Documented(tuple(keywords))
+
+
+def line(max_length: int, *, min_length: int = 0) -> Any:
+    """Single-line text: no control characters, at most ``max_length`` characters."""
+    return Annotated[
+        str,
+        AfterValidator(_check_line(min_length, max_length)),
+        _string_schema(min_length, max_length, LINE_PATTERN),
+    ]
+
+
+def text(max_length: int, *, min_length: int = 0) -> Any:
+    """Free text: newlines and tabs allowed, other control characters not."""
+    return Annotated[
+        str,
+        AfterValidator(_check_text(min_length, max_length)),
+        _string_schema(min_length, max_length, TEXT_PATTERN),
+    ]
+
+
+def _check_identifier(value: str, info: ValidationInfo) -> str:
+    if _stored(info) or (len(value) <= IDENTIFIER_MAX and _IDENTIFIER.match(value)):
+        return value
+    if len(value) > IDENTIFIER_MAX:
+        raise PydanticKnownError("string_too_long", {"max_length": IDENTIFIER_MAX})
+    raise PydanticCustomError(
+        "identifier",
+        "must be an identifier: letters a-z, digits and . _ : @ | + - (no spaces), starting "
+        "with a letter or digit",
+    )
+
+
+Identifier = Annotated[
+    str,
+    AfterValidator(_check_identifier),
+    _Documented((("minLength", 1), ("maxLength", IDENTIFIER_MAX),
+                 ("pattern", IDENTIFIER_PATTERN))),
+]
+
+
+def _check_optional_identifier(value: str, info: ValidationInfo) -> str:
+    return value if value == "" else _check_identifier(value, info)
+
+
+# An identifier that may be left empty (an organisation's county, when it has none).
+IdentifierOrEmpty = Annotated[
+    str,
+    AfterValidator(_check_optional_identifier),
+    _Documented((("maxLength", IDENTIFIER_MAX),
+                 ("pattern", f"^$|{IDENTIFIER_PATTERN}"))),
+]
+
+
+def _out_of_range() -> PydanticCustomError:
+    return PydanticCustomError(
+        "date_out_of_range", "must lie between {earliest} and {latest}",
+        {"earliest": EARLIEST_DAY.isoformat(), "latest": LATEST_DAY.isoformat()},
+    )
+
+
+def _check_day(value: date, info: ValidationInfo) -> date:
+    if not _stored(info) and not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise _out_of_range()
+    return value
+
+
+def _check_instant(value: datetime, info: ValidationInfo) -> datetime:
+    # By the wall-clock date as given: an offset of under a day then cannot carry the instant
+    # outside the range datetime can represent, whatever is done with it later.
+    if not _stored(info) and not EARLIEST_DAY <= value.date() <= LATEST_DAY:
+        raise _out_of_range()
+    return value
+
+
+_RANGE_NOTE = f"between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}"
+Day = Annotated[
+    date, AfterValidator(_check_day),
+    _Documented((("description", f"a day {_RANGE_NOTE}"),)),
+]
+Instant = Annotated[
+    datetime, AfterValidator(_check_instant),
+    _Documented((("description", f"an ISO 8601 instant {_RANGE_NOTE}; without an offset it "
+                                 "is Swedish local time"),)),
+]
+
+
+def _check_items(max_items: int) -> Any:
+    def check(value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+        if not _stored(info) and len(value) > max_items:
+            raise PydanticCustomError(
+                "too_many_items", "must hold at most {max_items} items", {"max_items": max_items}
+            )
+        return value
+
+    return check
+
+
+def few(item: Any, max_items: int) -> Any:
+    """A tuple of at most ``max_items`` items."""
+    return Annotated[
+        tuple[item, ...],
+        AfterValidator(_check_items(max_items)),
+        _Documented((("maxItems", max_items),)),
+    ]
+
+
+# ---- the field types, by what they hold ---------------------------------------------------
+
+Name = line(NAME_MAX, min_length=1)
+NameOrEmpty = line(NAME_MAX)
+Place = line(PLACE_MAX, min_length=1)
+PlaceOrEmpty = line(PLACE_MAX)
+ShortText = text(SHORT_TEXT_MAX)
+Note = text(NOTE_MAX)
+LongText = text(LONG_TEXT_MAX)
+# The number's own format (domain/identity.py) is checked by the aggregate, naming the field;
+# this only bounds what reaches it.
+PersonalIdentityNumberInput = line(20)
+# An invitee's key: an organisation id, or "<role>:<name>" for a private person.
+ParticipantKey = line(40 + NAME_MAX, min_length=1)
+# The highest version a command may name (a PostgreSQL integer).
+VERSION_MAX = 2_147_483_647
