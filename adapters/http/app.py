@@ -32,7 +32,7 @@ backend services, and the read-access log.
 
 Every request carries a bearer JWT naming the person, organisation, unit and roles
 (`sip-ledger token` mints development tokens). Errors are RFC 9457 problem details that name
-the field and, where a SIP rule applies, its rule id (R01–R34).
+the field and, where a SIP rule applies, its rule id (R01–R35).
 """
 
 
