@@ -67,6 +67,12 @@ def _mask(value: Any) -> Any:
     return value
 
 
+def one_line(message: str) -> str:
+    """Collapse a message onto one line, masking anything shaped like a personal number: what a
+    refusal shows an operator (the CLI) or a caller (a problem's detail)."""
+    return PERSONAL_IDENTITY_NUMBER.sub(REDACTED, " ".join(str(message).split()))
+
+
 class _CurrentStderr(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the moment of writing.
 

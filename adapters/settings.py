@@ -70,9 +70,9 @@ class Settings(BaseSettings):
     jwks_file: Path | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
-    # The organisation directory (TOML, adapters/organisations.py): a token's organisation must
-    # be in it, with the same kind. Required by `serve` outside --demo (the demo's population
-    # is its directory); unset elsewhere, every token is refused.
+    # The organisation directory (TOML, adapters/identity/organisations.py): a token's
+    # organisation must be in it, with the same kind. Required by `serve` outside --demo (the
+    # demo's population is its directory); unset elsewhere, every token is refused.
     organisations_file: Path | None = None
     # The longest lifetime (exp - iat) of a token the service accepts; `iat` is required.
     token_max_lifetime_s: int = Field(default=12 * 3600, ge=60, le=12 * 3600)

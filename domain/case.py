@@ -8,19 +8,26 @@ The private methods run again on replay, so they never look at the clock or rais
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass, is_dataclass
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from dataclasses import is_dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, Snapshot, event
 
 from . import deadlines as dl
-from .clock import STOCKHOLM, local_date
+from .case_state import (
+    ENDED_STAGES,
+    Closure,
+    Correction,
+    DeadlineState,
+    FollowUp,
+    InvitationState,
+    Meeting,
+    Stage,
+)
+from .clock import local_date
 from .commands import (
-    ClosureReason,
     ConsentGiverRole,
     ConveneMeeting,
     CorrectEntry,
@@ -28,7 +35,6 @@ from .commands import (
     Discharge,
     EstablishPlan,
     Individual,
-    Invitation,
     IssuePlanCopy,
     ParticipantRole,
     PlanType,
@@ -46,116 +52,18 @@ from .commands import (
     WithdrawConsent,
 )
 from .consent import Consent, check_consent, consent_from
+from .context import Context
 from .deadlines import Deadline, DeadlineKind, DeadlinePolicy
 from .errors import CaseClosed, InvalidInput, NotAuthorised, RuleViolation
-from .identity import age_on, normalise_personal_identity_number
-from .parties import Actor, Frozen, Organisation, OrganisationKind
+from .identity import age_on
+from .parties import Actor, Organisation, OrganisationKind
 from .plan import PlanRevision, check_plan
-
-
-class Stage(StrEnum):
-    PROPOSED = "proposed"
-    ACTIVE = "active"  # consent given, preparing
-    MEETING_SCHEDULED = "meeting_scheduled"
-    PLAN_ESTABLISHED = "plan_established"
-    CLOSING = "closing"  # planning has ended; not every principal has documented closure
-    CLOSED = "closed"
-    DECLINED = "declined"
-
-
-ENDED_STAGES = (Stage.CLOSED, Stage.DECLINED)
-
-# How far ahead of the server clock a caller's occurred_at may be (their clock may run fast).
-CLOCK_SKEW = timedelta(minutes=5)
-
-
-class Meeting(Frozen):
-    number: int
-    at: datetime
-    place: str
-    invitations: tuple[Invitation, ...]
-    invited_on: date
-
-
-class FollowUp(Frozen):
-    held_on: date
-    what_happened: str
-    what_remains: str
-    new_needs: tuple[str, ...]
-    next_follow_up_date: date
-
-
-class Closure(Frozen):
-    organisation_id: str
-    reason: ClosureReason
-    note: str
-    on: date
-
-
-class Correction(Frozen):
-    corrects_version: int
-    reason: str
-    correction: str
-    on: date
-
-
-@dataclass
-class DeadlineState:
-    deadline: Deadline
-    met_on: date | None = None
-    cancelled_on: date | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.met_on is None and self.cancelled_on is None
-
-
-@dataclass
-class InvitationState:
-    invitation: Invitation
-    meeting_number: int
-    reply: Reply | None = None
-    comment: str = ""
-
-
-@dataclass
-class Context:
-    """What every command method needs besides its command: who, when, and which command."""
-
-    actor: Actor
-    now: datetime
-    command_id: UUID
-    occurred_at: datetime | None
-
-    @property
-    def today(self) -> date:
-        return local_date(self.now)
-
-    @property
-    def on(self) -> date:
-        """The day it happened in the world."""
-        return local_date(self.occurred_at or self.now)
-
-    def check_occurred_at(self) -> None:
-        """What happened in the world cannot have happened after it is recorded."""
-        if self.occurred_at is not None:
-            occurred = self.occurred_at
-            if occurred.tzinfo is None:
-                occurred = occurred.replace(tzinfo=STOCKHOLM)
-            if occurred > self.now + CLOCK_SKEW:
-                raise InvalidInput(
-                    "occurred_at lies in the future; record an action once it has happened",
-                    field="occurred_at",
-                    rule="R32",
-                )
-
-    def event_args(self) -> dict:
-        return {
-            "actor": self.actor,
-            "command_id": self.command_id,
-            "occurred_at": self.occurred_at,
-            "on": self.on,
-        }
+from .rules.closure import check_closure
+from .rules.convening import check_convener, check_invitations
+from .rules.convening import may_convene as _may_convene
+from .rules.plan_copy import check_plan_copy_recipient
+from .rules.proposal import check_proposal, proposal_deadlines
+from .snapshot import SnapshotMismatch, check_shape, restore_types
 
 
 class SipCase(Aggregate):
@@ -163,96 +71,8 @@ class SipCase(Aggregate):
 
     @classmethod
     def propose(cls, cmd: ProposeSip, ctx: Context) -> SipCase:
-        pin = normalise_personal_identity_number(
-            cmd.individual.personal_identity_number, field="individual.personal_identity_number"
-        )
-        for i, guardian in enumerate(cmd.individual.guardians):
-            if guardian.personal_identity_number:
-                normalise_personal_identity_number(
-                    guardian.personal_identity_number,
-                    field=f"individual.guardians[{i}].personal_identity_number",
-                )
-        if cmd.municipality.kind is not OrganisationKind.KOMMUN:
-            raise InvalidInput(
-                "the municipal principal must be an organisation of kind 'kommun'",
-                field="municipality.kind",
-                rule="R02",
-            )
-        if cmd.region.kind is not OrganisationKind.REGION:
-            raise InvalidInput(
-                "the regional principal must be an organisation of kind 'region'",
-                field="region.kind",
-                rule="R02",
-            )
-        if cmd.need_assessed_by is not None and not cmd.need_assessed_by.is_principal:
-            raise InvalidInput(
-                "the need is assessed by a principal: kommun or region",
-                field="need_assessed_by",
-                rule="R04",
-            )
-        if not cmd.triggers and not cmd.presumed_need_groups:
-            raise InvalidInput(
-                "say why a SIP is needed (a trigger) or which presumed-need group applies",
-                field="triggers",
-                rule="R08",
-            )
-        policy = dl.current_policy(cmd.deadline_policy)
-        on = ctx.on
-        age = age_on(pin, on)
-        if policy.up_to_age is not None and age > policy.up_to_age:
-            raise InvalidInput(
-                f"policy {policy.id!r} applies to children and young people up to "
-                f"{policy.up_to_age} years; the individual is {age}",
-                field="deadline_policy",
-                rule="R17",
-            )
-        if cmd.discharge is not None:
-            # R05: at discharge the named care contact in outpatient care takes the initiative.
-            if ctx.actor.person_id != cmd.discharge.named_care_contact_person_id:
-                raise NotAuthorised(
-                    "a discharge-initiated SIP is proposed by the named care contact",
-                    field="discharge.named_care_contact_person_id",
-                    rule="R05",
-                )
-            if ctx.actor.organisation.kind is not OrganisationKind.REGION:
-                raise NotAuthorised(
-                    "the named care contact works in the region's outpatient care",
-                    field="actor.organisation.kind",
-                    rule="R05",
-                )
-        # The start is owed by the principal that judged the need (R04); at discharge by the
-        # region (R05); otherwise by the municipality, which usually receives proposals.
-        if cmd.need_assessed_by is not None:
-            starter = _principal_for(cmd, cmd.need_assessed_by)
-        else:
-            starter = cmd.region if cmd.discharge else cmd.municipality
-        deadlines = [
-            dl.make_deadline(
-                policy,
-                DeadlineKind.START,
-                dl.days_after(on, policy.start_within_days),
-                responsible=starter.id,
-            )
-        ]
-        if policy.meeting_within_days is not None:
-            deadlines.append(
-                dl.make_deadline(
-                    policy,
-                    DeadlineKind.MEETING,
-                    dl.days_after(on, policy.meeting_within_days),
-                    responsible=cmd.municipality.id,
-                )
-            )
-        if cmd.discharge is not None:
-            notice_day = local_date(cmd.discharge.ready_for_discharge_at)
-            deadlines.append(
-                dl.make_deadline(
-                    policy,
-                    DeadlineKind.DISCHARGE_INVITATION,
-                    dl.days_after(notice_day, policy.discharge_invitation_within_days),
-                    responsible=cmd.region.id,
-                )
-            )
+        pin, policy = check_proposal(cmd, ctx.actor, ctx.on)
+        deadlines = proposal_deadlines(cmd, policy, ctx.on)
         individual = Individual(
             personal_identity_number=pin,
             name=cmd.individual.name,
@@ -270,7 +90,7 @@ class SipCase(Aggregate):
             policy_id=policy.id,
             policy_version=policy.version,
             discharge=cmd.discharge,
-            deadlines=tuple(deadlines),
+            deadlines=deadlines,
             **ctx.event_args(),
         )
 
@@ -542,91 +362,18 @@ class SipCase(Aggregate):
     # R17, R18, R21, R22, R23, R24)
 
     def may_convene(self, actor: Actor, on: date) -> bool:
-        kind = actor.organisation.kind
-        if kind.is_principal:
-            # R02/R24: a principal of this case, not any municipality or region.
-            return actor.organisation.id in {p.id for p in self.principals}
-        policy = self.policy
-        return (
-            kind is OrganisationKind.SKOLA
-            and policy.school_may_convene
-            and policy.up_to_age is not None
-            and self.age_on(on) <= policy.up_to_age
-        )
+        return _may_convene(actor, self.principals, self.policy, self.age_on(on))
 
     def convene(self, cmd: ConveneMeeting, ctx: Context) -> None:
         self._check_planning_open()
-        if not self.may_convene(ctx.actor, ctx.on):
-            kind = ctx.actor.organisation.kind.value
-            if ctx.actor.organisation.kind.is_principal:
-                raise NotAuthorised(
-                    f"{ctx.actor.organisation.id!r} is not a principal of this case "
-                    f"({self.municipality.id}, {self.region.id}); only they may convene",
-                    field="actor.organisation.id",
-                    rule="R02",
-                )
-            raise NotAuthorised(
-                f"an organisation of kind {kind!r} may not convene a SIP: only a principal "
-                "(kommun or region) may, or school/preschool under Västra Götaland's agreement "
-                "for children and young people (R03)",
-                field="actor.organisation.kind",
-                rule="R02",
-            )
+        check_convener(ctx.actor, self.principals, self.policy, self.age_on(ctx.on))
         consent = self._require_valid_consent(ctx.on, "convening")
         meeting_on = local_date(cmd.meeting_at)
         if meeting_on < ctx.on:
             raise InvalidInput(
                 "the meeting cannot be before the invitation", field="meeting_at"
             )
-        if not cmd.invitations:
-            raise InvalidInput("invite at least one participant", field="invitations", rule="R24")
-        seen: set[str] = set()
-        for i, invitation in enumerate(cmd.invitations):
-            where = f"invitations[{i}]"
-            p = invitation.participant
-            if p.role.is_organisation:
-                if p.organisation is None:
-                    raise InvalidInput(
-                        "an organisation participant names its organisation",
-                        field=f"{where}.participant.organisation",
-                        rule="R23",
-                    )
-                if p.organisation.id not in consent.organisation_ids:
-                    # R13/R14: only organisations within the individual's consent.
-                    raise RuleViolation(
-                        f"organisation {p.organisation.id!r} is not within the individual's "
-                        "consent; the individual decides who is invited",
-                        field=f"{where}.participant.organisation.id",
-                        rule="R14",
-                    )
-            elif p.role is not ParticipantRole.INDIVIDUAL:
-                approved = {n.casefold() for n in consent.approved_persons}
-                if p.name.casefold() not in approved:
-                    # The message names the role, never the person (R35).
-                    raise RuleViolation(
-                        f"this {p.role.value} is not among the persons the individual agreed "
-                        "to invite",
-                        field=f"{where}.participant.name",
-                        rule="R14",
-                    )
-            if not invitation.reason.strip():
-                raise InvalidInput(
-                    "each invitation says why the participant is invited",
-                    field=f"{where}.reason",
-                    rule="R21",
-                )
-            if not invitation.expectation.strip():
-                raise InvalidInput(
-                    "each invitation says what is expected of the participant",
-                    field=f"{where}.expectation",
-                    rule="R21",
-                )
-            if p.key in seen:
-                # A person's key holds their name: not echoed (R35).
-                raise InvalidInput(
-                    "this participant is invited twice", field=f"{where}.participant"
-                )
-            seen.add(p.key)
+        check_invitations(cmd.invitations, consent)
         policy = self.policy
         deadlines: list[Deadline] = []
         if policy.invitation_lead_days is not None:
@@ -790,44 +537,13 @@ class SipCase(Aggregate):
         self._check_not_ended()
         if self.current_plan is None:
             raise RuleViolation("there is no plan to copy yet", field="case_id", rule="R28")
-        name = cmd.recipient_name.casefold()
-        recipient = None
-        if cmd.recipient_role is ParticipantRole.INDIVIDUAL:
-            allowed = name == self.individual.name.casefold()
-        else:
-            recipient = next(
-                (
-                    s.invitation.participant
-                    for s in self.invitations.values()
-                    if s.invitation.participant.name.casefold() == name
-                    and s.invitation.participant.role is cmd.recipient_role
-                ),
-                None,
-            )
-            allowed = recipient is not None
-        if not allowed:
-            raise RuleViolation(
-                "a copy of the plan goes to the individual and to those at the meeting",
-                field="recipient_name",
-                rule="R28",
-            )
-        if recipient is not None:
-            # R12/R13: the plan goes to anyone but the individual only while a valid consent
-            # lifts confidentiality towards them; not after it is withdrawn or has run out.
-            consent = self.valid_consent_on(ctx.on)
-            if consent is None:
-                within = False
-            elif recipient.organisation is not None:
-                within = recipient.organisation.id in consent.organisation_ids
-            else:
-                within = name in {n.casefold() for n in consent.approved_persons}
-            if not within:
-                raise RuleViolation(
-                    f"no valid consent on {ctx.on.isoformat()} lets the plan go to this "
-                    "recipient; only the individual may get a copy now",
-                    field="consent",
-                    rule="R13",
-                )
+        check_plan_copy_recipient(
+            cmd,
+            self.individual.name,
+            self.invitations.values(),
+            self.valid_consent_on(ctx.on),
+            ctx.on,
+        )
         self._plan_copy_issued(
             recipient_name=cmd.recipient_name,
             recipient_role=cmd.recipient_role,
@@ -929,24 +645,7 @@ class SipCase(Aggregate):
     def record_closure(self, cmd: RecordClosure, ctx: Context) -> None:
         self._check_not_ended()
         org = ctx.actor.organisation
-        if org.id not in {p.id for p in self.principals}:
-            raise NotAuthorised(
-                "closure is documented by each principal party of the case "
-                f"({self.municipality.id}, {self.region.id})",
-                field="actor.organisation.id",
-                rule="R31",
-            )
-        if org.id in self.closures:
-            raise RuleViolation(
-                f"{org.id} has already documented closure", field="actor.organisation.id",
-                rule="R31",
-            )
-        if cmd.reason is ClosureReason.CONSENT_WITHDRAWN and (
-            self.current_consent is None or self.current_consent.withdrawn_on is None
-        ):
-            raise InvalidInput(
-                "the consent has not been withdrawn", field="reason", rule="R30"
-            )
+        check_closure(cmd, org, self.principals, self.closures, self.current_consent)
         closure = Closure(organisation_id=org.id, reason=cmd.reason, note=cmd.note, on=ctx.on)
         remaining = [p.id for p in self.principals if p.id not in self.closures and p.id != org.id]
         deadlines = () if self.stage is Stage.CLOSING else self._closure_deadlines(ctx.on)
@@ -1036,88 +735,7 @@ class SipCase(Aggregate):
                 state.cancelled_on = on
 
 
-def _principal_for(cmd: ProposeSip, kind: OrganisationKind) -> Organisation:
-    return cmd.municipality if kind is OrganisationKind.KOMMUN else cmd.region
-
-
 # ---------------------------------------------------------------------- snapshots
-
-
-class SnapshotMismatch(Exception):
-    """A snapshot's state is not the shape this code restores exactly (taken by other code)."""
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _optional(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else kind(value)
-
-
-# How each attribute of a SipCase comes back from a snapshot's state, in which the JSON
-# transcoder left StrEnums as plain strings and tuples as lists (pydantic models, dates, datetimes
-# and the DeadlineState / InvitationState dataclasses come back typed through the transcodings
-# in domain/transcodings.py). Every attribute the aggregate has must be listed: a snapshot of a
-# case with an attribute missing here is refused when taken and when restored, and
-# tests/domain/test_snapshots.py fails. The library's own attributes come first, in the order a
-# replay sets them.
-_LIBRARY_ATTRIBUTES = ("_id", "_version", "_created_on", "_modified_on", "_pending_events")
-_RESTORE: dict[str, Callable[[Any], Any]] = {
-    "_created_on": _same,
-    "_modified_on": _same,
-    "individual": _same,
-    "proposed_by": ProposerKind,
-    "municipality": _same,
-    "region": _same,
-    "need_assessed_by": lambda value: OrganisationKind(value) if value else None,
-    "triggers": lambda value: tuple(Trigger(t) for t in value),
-    "presumed_need_groups": lambda value: tuple(PresumedNeedGroup(g) for g in value),
-    "plan_type": PlanType,
-    "policy_id": _same,
-    "policy_version": _same,
-    "discharge": _same,
-    "proposed_on": _same,
-    "proposer": _same,
-    "stage": Stage,
-    "consents": list,
-    "wishes": _same,
-    "meetings": list,
-    "invitations": dict,
-    "contact_person": _same,
-    "plan_revisions": list,
-    "follow_ups": list,
-    "plan_copies": lambda value: [
-        (name, ParticipantRole(role), on) for name, role, on in value
-    ],
-    "closures": dict,
-    "corrections": list,
-    "deadlines": dict,
-    # Set only by the event that ends the case.
-    "declined_on": _same,
-    "closed_on": _same,
-}
-_SOMETIMES = frozenset({"declined_on", "closed_on"})
-
-
-def _check_shape(state: dict[str, Any]) -> None:
-    unknown = [k for k in state if k not in _RESTORE and k not in _LIBRARY_ATTRIBUTES]
-    missing = [k for k in _RESTORE if k not in state and k not in _SOMETIMES]
-    if unknown or missing:
-        raise SnapshotMismatch(
-            f"SipCase snapshot state has attributes without a restore rule {unknown} "
-            f"or lacks {missing}: see _RESTORE in domain/case.py"
-        )
-
-
-def _restore_types(state: dict[str, Any]) -> dict[str, Any]:
-    """The aggregate's ``__dict__`` as a replay builds it, from a decoded snapshot's state."""
-    _check_shape(state)
-    restored = {k: state[k] for k in _LIBRARY_ATTRIBUTES}
-    for name, value in state.items():
-        if name not in restored:
-            restored[name] = _RESTORE[name](value)
-    return restored
 
 
 class CaseSnapshot(Snapshot):
@@ -1133,14 +751,14 @@ class CaseSnapshot(Snapshot):
     @classmethod
     def take(cls, aggregate: Any) -> CaseSnapshot:
         snapshot = super().take(aggregate)
-        _check_shape(snapshot.state)  # refuse to store what could not be restored exactly
+        check_shape(snapshot.state)  # refuse to store what could not be restored exactly
         return snapshot
 
     def mutate(self, _: None) -> SipCase:  # type: ignore[override]
         aggregate = super().mutate(None)
         if not isinstance(aggregate, SipCase):
             raise SnapshotMismatch(f"{self.topic} is not a SipCase")
-        object.__setattr__(aggregate, "__dict__", _restore_types(vars(aggregate)))
+        object.__setattr__(aggregate, "__dict__", restore_types(vars(aggregate)))
         return aggregate
 
 

@@ -21,33 +21,36 @@ replay gives (tests/domain/test_snapshots.py, tests/store/test_snapshots.py), so
 decided on it too. Snapshots are derived data: one that cannot be taken is logged and left out,
 never failing the committed command, and one that cannot be read or restored is logged and the
 case replayed from its events alone; either way only the read is slower.
+
+Beside this module: the command log it writes through (domain/command_log.py), how a command is
+decided on aggregates (domain/decisions.py) and the repository that replays past a snapshot it
+cannot use (domain/repository.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     ProcessingEvent,
-    ProjectorFunction,
     Repository,
 )
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import strtobool
 
-from .case import Context, SipCase
+from .case import SipCase
 from .clock import utc_now
+from .command_log import CommandEntry, CommandLog
 from .commands import (
     CaseCommand,
     Command,
@@ -64,10 +67,13 @@ from .commands import (
     RecordWishes,
     WithdrawConsent,
 )
-from .errors import CaseNotFound, InvalidInput, OpenSipExists, SipError, VersionConflict
+from .context import Context
+from .decisions import CaseMethod, decide_on_case, decide_proposal
+from .errors import CaseNotFound, InvalidInput, SipError, VersionConflict
 from .identity import individual_key, normalise_personal_identity_number
 from .individual import IndividualCases
 from .parties import Actor, Frozen
+from .repository import SnapshotTolerantRepository, not_snapshotted
 from .transcodings import register_sip_transcodings
 
 # A command that loses a race without an expected version is decided again on the fresh state;
@@ -86,24 +92,6 @@ SNAPSHOT_INTERVAL = 100
 log = logging.getLogger(__name__)
 
 
-class CommandEntry(Frozen):
-    """What the ledger asks the recorder to keep beside the events of one command."""
-
-    command_id: UUID
-    command: str
-    case_id: UUID
-
-
-class RecordedCommand(Frozen):
-    command_id: UUID
-    command: str
-    case_id: UUID
-    first_version: int
-    last_version: int
-    notification_ids: tuple[int, ...]
-    recorded_at: datetime
-
-
 class CommandResult(Frozen):
     case_id: UUID
     version: int
@@ -114,107 +102,6 @@ class CommandResult(Frozen):
     @property
     def last_notification_id(self) -> int | None:
         return max(self.notification_ids) if self.notification_ids else None
-
-
-@runtime_checkable
-class CommandLog(Protocol):
-    """A recorder that keeps a command log in the same transaction as the events."""
-
-    def find_command(self, command_id: UUID) -> RecordedCommand | None: ...
-
-
-# ---------------------------------------------------------------------- deciding a command
-# How a command is decided on aggregates, apart from where they are read from and saved to:
-# SipLedger decides on the store (one command per transaction), the demo's bulk loader on
-# aggregates it keeps in memory between saves. Sharing these keeps the two from drifting apart.
-
-FindRegister = Callable[[str], IndividualCases | None]
-CaseMethod = Callable[[SipCase, Any, Context], None]
-
-
-def decide_proposal(
-    cmd: ProposeSip, ctx: Context, find_register: FindRegister, individual_secret: bytes
-) -> tuple[SipCase, list[Aggregate]]:
-    """A new case, and its individual's register (R09: one open SIP per individual).
-
-    ``find_register`` gives the register for a normalised personal identity number, or None
-    when the individual has none yet.
-    """
-    pin = normalise_personal_identity_number(
-        cmd.individual.personal_identity_number,
-        field="individual.personal_identity_number",
-    )
-    register = find_register(pin)
-    open_ids = register.open_case_ids if register else []
-    unseen = [i for i in open_ids if i not in cmd.acknowledged_open_case_ids]
-    if unseen:
-        raise OpenSipExists(unseen)  # R09
-    case = SipCase.propose(cmd, ctx)
-    if register is None:
-        key = individual_key(pin, individual_secret)
-        register = IndividualCases(key=key, first_case_id=case.id)
-    else:
-        register.case_opened(case.id)
-    return case, [case, register]
-
-
-def decide_on_case(
-    case: SipCase,
-    cmd: CaseCommand,
-    ctx: Context,
-    method: CaseMethod,
-    find_register: FindRegister,
-) -> list[Aggregate]:
-    """Run ``method`` on the case; a case that ends leaves its individual's register (R09)."""
-    if cmd.expected_version is not None and case.version != cmd.expected_version:
-        raise VersionConflict(case.id, cmd.expected_version, case.version)
-    was_open = case.is_open
-    method(case, cmd, ctx)
-    if was_open and not case.is_open:
-        register = find_register(case.individual.personal_identity_number)
-        if register is not None and case.id in register.open_case_ids:
-            register.case_ended(case.id)
-            return [case, register]
-    return [case]
-
-
-# Set while reading an aggregate type that is never snapshotted (the register), so that the
-# repository does not look for a snapshot first: one round trip less on every proposal.
-_NOT_SNAPSHOTTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "sip_not_snapshotted", default=False
-)
-
-
-class SnapshotTolerantRepository(Repository[UUID]):
-    """The library's repository, except that a snapshot which cannot be read or restored (a
-    table the role may not read, a snapshot taken by code of another shape: see
-    ``domain.case.CaseSnapshot``) is passed over with a warning, and the aggregate replayed from
-    its events alone, as if there were no snapshot."""
-
-    def _reconstruct_aggregate(
-        self,
-        aggregate_id: UUID,
-        version: int | None,
-        projector_func: ProjectorFunction[Any, Any],
-    ) -> Any:
-        if self.snapshot_store is not None and _NOT_SNAPSHOTTED.get():
-            return Repository(self.event_store)._reconstruct_aggregate(
-                aggregate_id, version, projector_func
-            )
-        try:
-            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
-        except AggregateNotFoundError:
-            raise
-        except Exception:
-            if self.snapshot_store is None:
-                raise
-            log.warning(
-                "reading %s (version %s) with its snapshot failed; replaying its events alone",
-                aggregate_id, version, exc_info=True,
-            )
-            return Repository(self.event_store)._reconstruct_aggregate(
-                aggregate_id, version, projector_func
-            )
 
 
 class SipLedger(Application[UUID]):
@@ -441,13 +328,12 @@ class SipLedger(Application[UUID]):
         register_id = self._register_id(pin)
         if fresh:
             self._forget(register_id)
-        token = _NOT_SNAPSHOTTED.set(True)  # registers are not snapshotted (not in the intervals)
         try:
-            register = self.repository.get(register_id)
+            # Registers are not snapshotted (not in the intervals): look for no snapshot.
+            with not_snapshotted():
+                register = self.repository.get(register_id)
         except AggregateNotFoundError:
             return None
-        finally:
-            _NOT_SNAPSHOTTED.reset(token)
         assert isinstance(register, IndividualCases)
         return register
 

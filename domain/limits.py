@@ -54,9 +54,13 @@ LONG_TEXT_MAX = 8_000  # what happened at a follow-up, a correction
 # Validation context of the stored-event decoder (domain/transcodings.py): no input checks.
 STORED: dict[str, Any] = {"stored": True}
 
-# Control characters (Unicode Cc: C0, DEL, C1) and lone surrogates (Cs: not encodable as UTF-8).
-_NOT_IN_A_LINE = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
-_NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"  # keeps \t \n \r
+# The patterns the JSON schema shows for text: no control characters (Unicode Cc: C0, DEL, C1).
+# The validators below also refuse lone surrogates (Cs: not encodable as UTF-8), but the pattern
+# leaves them out: a surrogate is no Unicode scalar value, so regex engines that match scalar
+# values (Rust's regex, which pydantic and a client generated from the OpenAPI document use)
+# refuse a pattern naming one, and with it the whole schema.
+_NOT_IN_A_LINE = r"\x00-\x1f\x7f-\x9f"
+_NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # keeps \t \n \r
 LINE_PATTERN = f"^[^{_NOT_IN_A_LINE}]*$"
 TEXT_PATTERN = f"^[^{_NOT_IN_TEXT}]*$"
 _TEXT_KEEPS = frozenset("\t\n\r")
@@ -202,14 +206,18 @@ def _check_instant(value: datetime, info: ValidationInfo) -> datetime:
 
 
 _RANGE_NOTE = f"between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}"
+# What a day or an instant accepts, in words. A field's own description replaces its type's, so
+# the commands end theirs with these.
+DAY_NOTE = f"A day (YYYY-MM-DD) {_RANGE_NOTE}."
+INSTANT_NOTE = (f"An ISO 8601 instant {_RANGE_NOTE}; without an offset it is Swedish local "
+                "time.")
 Day = Annotated[
     date, AfterValidator(_check_day),
-    _Documented((("description", f"a day {_RANGE_NOTE}"),)),
+    _Documented((("description", DAY_NOTE),)),
 ]
 Instant = Annotated[
     datetime, AfterValidator(_check_instant),
-    _Documented((("description", f"an ISO 8601 instant {_RANGE_NOTE}; without an offset it "
-                                 "is Swedish local time"),)),
+    _Documented((("description", INSTANT_NOTE),)),
 ]
 
 
@@ -243,8 +251,20 @@ ShortText = text(SHORT_TEXT_MAX)
 Note = text(NOTE_MAX)
 LongText = text(LONG_TEXT_MAX)
 # The number's own format (domain/identity.py) is checked by the aggregate, naming the field;
-# this only bounds what reaches it.
-PersonalIdentityNumberInput = line(20)
+# the validator only bounds what reaches it. The schema shows the format (12 digits, an optional
+# - or + before the last four), not enforced here: the date and the check digit are the
+# aggregate's to refuse, with the rest of the number's checks.
+PERSONAL_IDENTITY_NUMBER_PATTERN = r"^[0-9]{8}[-+]?[0-9]{4}$"
+PERSONAL_IDENTITY_NUMBER_FORMAT = (
+    "Swedish personal identity number (personnummer) or coordination number "
+    "(samordningsnummer, whose day is the birth day + 60): 12 digits as YYYYMMDD-NNNC or "
+    "YYYYMMDDNNNC (+ is accepted as the separator too). The 10-digit form is refused: its "
+    "century is ambiguous. The date must exist and C is the Luhn check digit over YYMMDDNNN; "
+    "the number is stored as YYYYMMDD-NNNC."
+)
+PersonalIdentityNumberInput = Annotated[
+    line(20), _Documented((("pattern", PERSONAL_IDENTITY_NUMBER_PATTERN),)),
+]
 # An invitee's key: an organisation id, or "<role>:<name>" for a private person.
 ParticipantKey = line(40 + NAME_MAX, min_length=1)
 # The highest version a command may name (a PostgreSQL integer).

@@ -3,7 +3,8 @@
 The library's JSON transcoder matches on the exact type, so each pydantic model is registered by
 name. Renaming a model would orphan stored events: the names here are part of the stored format.
 The two dataclasses of SipCase's state (``DeadlineState``, ``InvitationState``) are stored only in
-snapshots (see ``domain.case.CaseSnapshot``).
+snapshots (see ``domain.case.CaseSnapshot``). Only class names are stored, never module paths, so a
+class may move between modules (domain/case_state.py) without orphaning anything.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 from pydantic import BaseModel
 
-from . import case, commands, consent, deadlines, parties, plan
+from . import case_state, commands, consent, deadlines, parties, plan
 from .limits import STORED
 
 
@@ -68,9 +69,9 @@ class DataclassAsDict(Transcoding):
 
 
 STORED_DATACLASSES: tuple[DataclassAsDict, ...] = (
-    DataclassAsDict(case.DeadlineState),
+    DataclassAsDict(case_state.DeadlineState),
     DataclassAsDict(
-        case.InvitationState,
+        case_state.InvitationState,
         restore={"reply": lambda r: None if r is None else commands.Reply(r)},
     ),
 )
@@ -92,10 +93,10 @@ STORED_MODELS: tuple[type[BaseModel], ...] = (
     consent.Consent,
     deadlines.Deadline,
     plan.PlanRevision,
-    case.Meeting,
-    case.FollowUp,
-    case.Closure,
-    case.Correction,
+    case_state.Meeting,
+    case_state.FollowUp,
+    case_state.Closure,
+    case_state.Correction,
 )
 
 

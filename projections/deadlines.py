@@ -21,6 +21,7 @@ from domain.deadlines import current_policy
 
 from .case_record import Record
 from .read_model import CaseRecordModel, as_json
+from .storage import qualified
 
 STATES = ("open", "due_soon", "overdue", "met_in_time", "met_late", "cancelled")
 GROUPS = {
@@ -200,7 +201,7 @@ def _where(conditions: list[Composable]) -> Composable:
 
 
 def _table(schema: str, base: str) -> Composable:
-    return SQL("{}.{}").format(Identifier(schema), Identifier(base))
+    return qualified(schema, base)
 
 
 def pending_deadlines(

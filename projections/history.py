@@ -22,6 +22,7 @@ from domain.ledger import SipLedger
 
 from .events import CaseEvent, unwrap
 from .read_model import Folds, ReadModel
+from .storage import qualified
 
 
 def _occurred_at(e: CaseEvent) -> str | None:
@@ -172,7 +173,7 @@ class CaseHistory(ReadModel):
 
 
 def _table(schema: str) -> Composable:
-    return SQL("{}.{}").format(Identifier(schema), Identifier("rm_case_history"))
+    return qualified(schema, "rm_case_history")
 
 
 def case_history(curs: Cursor[Any], schema: str, case_id: UUID) -> list[dict[str, Any]]:

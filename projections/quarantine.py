@@ -31,7 +31,8 @@ from eventsourcing.persistence import DataError, IntegrityError, PersistenceErro
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
-QUARANTINE_TABLE = "rm_quarantine"  # rm_*: read-model data, full DML for the app role
+from .storage import QUARANTINE_TABLE, qualified
+
 # An event that fails with one of these fails the same way every time it is applied: the data
 # cannot be held (psycopg's DataError: NUL bytes, out-of-range values; a constraint the record
 # breaks) or the fold does not understand it. Anything else (a lost connection, a timeout, a
@@ -80,8 +81,7 @@ class Quarantine:
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        self.table: Composable = SQL("{}.{}").format(Identifier(schema),
-                                                     Identifier(QUARANTINE_TABLE))
+        self.table: Composable = qualified(schema, QUARANTINE_TABLE)
 
     def create_statements(self) -> list[Composable]:
         return [

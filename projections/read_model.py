@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Composable, Identifier
 
 from .case_record import Record, fold
 from .events import CaseEvent
+from .storage import qualified
 
 NEXT_SUFFIX = "__next"
 
@@ -40,7 +41,7 @@ class ReadModel(ABC):
         return self.name + self.suffix
 
     def table(self, base: str) -> Composable:
-        return SQL("{}.{}").format(Identifier(self.schema), Identifier(base + self.suffix))
+        return qualified(self.schema, base + self.suffix)
 
     def index_name(self, part: str) -> Identifier:
         # Named after the table set, so a swap can give the rebuilt indexes the live names.

@@ -22,17 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import orjson
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL
 
 from .quarantine import Quarantined
 from .read_model import NEXT_SUFFIX, ReadModel
-from .runner import ALL_MODELS, BATCH_SIZE, EVENTS_TABLE, ReadModelRunner, ReadSide, decode_batch
+from .read_side import ReadSide
+from .runner import ALL_MODELS, BATCH_SIZE, rebuild_beside
+from .storage import EVENTS_TABLE, MODELS_TABLE, qualified
 
 Progress = Callable[[int, int], None]  # (position, head)
 
@@ -45,111 +46,10 @@ def rebuild(
     batch_size: int = BATCH_SIZE,
     on_progress: Progress | None = None,
 ) -> int:
-    """Rebuild ``model_class`` from the whole log beside the live model and swap it in;
-    returns the position the swapped-in model stands at."""
-    live = model_class(datastore.schema)
-    beside = live.beside()
-    store = ReadSide(datastore, events_table)
-    store.setup([live])  # a model never built before is created (empty), then rebuilt
-    with datastore.transaction(commit=True) as curs:
-        # An earlier rebuild that was interrupted leaves its tables; start them afresh.
-        _drop_tables(curs, beside)
-        curs.execute(
-            SQL("DELETE FROM {} WHERE application_name = %s").format(store.tracking_table),
-            (beside.tracking_name,),
-        )
-        store.quarantine.clear(curs, beside.tracking_name)
-        store.create_tables(curs, beside)
-    runner = ReadModelRunner(datastore, [beside], events_table=events_table,
-                             batch_size=batch_size)
-    runner.setup()
-    # Catch up in rounds: the log grows while we read it; stop when a round finds little.
-    while True:
-        head = store.head()
-        if on_progress is not None:
-            on_progress(runner.positions[beside.tracking_name], head)
-        read = runner.process_available(
-            until=head,
-            on_batch=None if on_progress is None else partial(_reached, on_progress, head=head),
-        )
-        if read < batch_size:
-            break
-    # The indexes, built once from the rows (outside the swap, which holds the live position).
-    runner.create_indexes()
-    return _swap(store, live, beside, batch_size, on_progress)
-
-
-def _reached(on_progress: Progress, position: int, *, head: int) -> None:
-    on_progress(position, head)
-
-
-def _swap(store: ReadSide, live: ReadModel, beside: ReadModel, batch_size: int,
-          on_progress: Progress | None) -> int:
-    with store.datastore.transaction(commit=True) as curs:
-        live_position = store.lock_position(curs, live.tracking_name)
-        position, held = store.lock_position_held(curs, beside.tracking_name)
-        # What the live model has that the rebuild has not yet: apply it here, under the lock
-        # (in savepoints, so an event it cannot apply is quarantined, not the swap failed).
-        while position < live_position:
-            notifications = store.read(position, batch_size, stop=live_position)
-            if not notifications:
-                break
-            quarantined: list[Quarantined] = []
-            position = store.apply(curs, beside, decode_batch(notifications), position, held,
-                                   isolate=True, quarantined=quarantined)
-            held.update((q.case_id, q.notification_id) for q in quarantined
-                        if q.case_id is not None and q.case_id not in held)
-        for base in live.tables:
-            old = base + "__old"
-            curs.execute(SQL("DROP TABLE IF EXISTS {}").format(_table(live, old)))
-            curs.execute(SQL("ALTER TABLE IF EXISTS {} RENAME TO {}").format(
-                _table(live, base), Identifier(old)))
-            curs.execute(SQL("ALTER TABLE {} RENAME TO {}").format(
-                _table(live, base + NEXT_SUFFIX), Identifier(base)))
-            curs.execute(SQL("DROP TABLE IF EXISTS {}").format(_table(live, old)))
-        _rename_indexes(curs, live)
-        curs.execute(
-            SQL("UPDATE {} SET notification_id = %s WHERE application_name = %s")
-            .format(store.tracking_table),
-            (position, live.tracking_name),
-        )
-        curs.execute(
-            SQL("DELETE FROM {} WHERE application_name = %s").format(store.tracking_table),
-            (beside.tracking_name,),
-        )
-        store.quarantine.move(curs, beside.tracking_name, live.tracking_name)
-        curs.execute(
-            SQL("INSERT INTO {} (name, schema_version, built_at) VALUES (%s, %s, now()) "
-                "ON CONFLICT (name) DO UPDATE SET schema_version = EXCLUDED.schema_version, "
-                "built_at = EXCLUDED.built_at").format(store.models_table),
-            (live.name, live.schema_version),
-        )
-        curs.execute("SELECT pg_notify(%s, %s)", ("rm_progress", f"{live.name}:{position}"))
-    if on_progress is not None:
-        on_progress(position, position)
-    return position
-
-
-def _table(model: ReadModel, name: str) -> Any:
-    return SQL("{}.{}").format(Identifier(model.schema), Identifier(name))
-
-
-def _drop_tables(curs: Cursor[Any], model: ReadModel) -> None:
-    for name in model.table_names():
-        curs.execute(SQL("DROP TABLE IF EXISTS {}").format(_table(model, name)))
-
-
-def _rename_indexes(curs: Cursor[Any], live: ReadModel) -> None:
-    """Give the swapped-in tables' indexes (and primary keys) the names of the live set."""
-    curs.execute(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = ANY(%s) "
-        "AND indexname LIKE %s",
-        (live.schema, list(live.tables), f"%{NEXT_SUFFIX}%"),
-    )
-    for row in curs.fetchall():
-        name = row["indexname"]
-        curs.execute(SQL("ALTER INDEX {} RENAME TO {}").format(
-            _table(live, name), Identifier(name.replace(NEXT_SUFFIX, "", 1))))
+    """Rebuild ``model_class`` from the whole log beside the live model and swap it in (see the
+    module doc); returns the position the swapped-in model stands at."""
+    return rebuild_beside(datastore, model_class, events_table=events_table,
+                          batch_size=batch_size, on_progress=on_progress)
 
 
 # ------------------------------------------------------------------------ status
@@ -182,7 +82,7 @@ def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> li
     head = store.head()
     result = []
     with datastore.transaction(commit=False) as curs:
-        curs.execute("SELECT to_regclass(%s) AS t", (f"{datastore.schema}.rm_models",))
+        curs.execute("SELECT to_regclass(%s) AS t", (f"{datastore.schema}.{MODELS_TABLE}",))
         has_models = curs.fetchone()["t"] is not None
         built: dict[str, Any] = {}
         if has_models:
@@ -196,9 +96,9 @@ def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> li
             oldest = None
             if position < head:
                 curs.execute(
-                    SQL("SELECT state FROM {}.{} WHERE notification_id > %s "
+                    SQL("SELECT state FROM {} WHERE notification_id > %s "
                         "ORDER BY notification_id LIMIT 1").format(
-                        Identifier(datastore.schema), Identifier(events_table)),
+                        qualified(datastore.schema, events_table)),
                     (position,),
                 )
                 row = curs.fetchone()

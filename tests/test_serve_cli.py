@@ -20,9 +20,9 @@ import jwt
 import pytest
 from typer.testing import CliRunner, Result
 
-from adapters.cli import app
+from adapters.cli.root import app
+from adapters.cli.serve import parse_ttl
 from adapters.logging import reset_logging
-from adapters.serve_cli import parse_ttl
 
 from .conftest import ROOT
 
@@ -63,9 +63,9 @@ def test_token_prints_a_signed_token_with_the_claims():
 
 
 def test_a_minted_token_passes_the_services_verifier():
-    from adapters.organisations import OrganisationDirectory
+    from adapters.identity.organisations import OrganisationDirectory
+    from adapters.identity.tokens import TokenVerifier
     from adapters.settings import Settings
-    from adapters.tokens import TokenVerifier
 
     result = invoke(*TOKEN_ARGS)  # the default lifetime
     assert result.exit_code == 0, result.output
@@ -139,7 +139,7 @@ def test_serve_demo_is_refused_on_an_external_database():
     assert line.startswith("error field SIP_DATABASE_URL: --demo runs on the embedded")
 
 
-# What a production start needs besides the JWT secret (adapters/production.py).
+# What a production start needs besides the JWT secret (adapters/cli/production.py).
 PRODUCTION = {
     "individual_key": "a-cli-test-individual-key",
     "audit_signing_key": base64.b64encode(bytes(range(32))).decode(),
@@ -189,7 +189,7 @@ def demo_service(data_dir: Path, port: int, out: Path, err: Path) -> Iterator[su
     env.update(SIP_DATA_DIR=str(data_dir), SIP_LOG_FORMAT="json", SIP_JWT_SECRET=SECRET)
     with out.open("w") as stdout, err.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from adapters.cli import main; main()",
+            [sys.executable, "-c", "from adapters.cli.root import main; main()",
              "serve", "--demo", "--demo-cases", "5", "--seed", "7", "--port", str(port)],
             cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
         )

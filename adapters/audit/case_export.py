@@ -13,8 +13,8 @@ What the copy holds (``export_case``; ``render_html`` is the same for a reader):
   as anchors ``#v<version>`` in the HTML;
 - the case as it stood at the instant: replayed by the library's repository up to the version
   the history's index gives for that instant (``projections.history.version_at``), shown in
-  the service's full view (``adapters.http.queries.record_of`` and ``access.view``, so the copy
-  and ``GET /cases/{id}/as-of`` agree);
+  the service's full view (``adapters.http.routes.queries.record_of`` and ``access.view``, so
+  the copy and ``GET /cases/{id}/as-of`` agree);
 - the read-access log rows for the case (R33), up to the instant if given;
 - the hash chain: each event's chain hash and the hash before it, the signed checkpoint nearest
   at or after the case's last exported event, the checkpoint's public key, and the hashes in
@@ -88,39 +88,20 @@ the ``--output`` file; its log lines name the case id and counts, never personal
 from __future__ import annotations
 
 import base64
-import getpass
 import html
 import json
-import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import Enum
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable
 
-from domain.clock import STOCKHOLM, utc_now
-from domain.errors import CaseNotFound, InvalidInput
-from domain.ledger import SipLedger
-from projections.events import CaseEvent, decode, unwrap
-from projections.history import summarise, version_at
-from projections.runner import ReadModelRunner
-
-from ..cli_errors import EXIT_INVALID, one_line, reporting_errors
-from ..http.access import Level, view
-from ..http.queries import record_of
-from ..logging import get_logger
-from ..projections_cli import opened_datastore
-from ..settings import Settings
-from ..store.access_log import MAX_LIMIT, AccessLog
-from .chain import (
+from adapters.audit.chain import (
     CHAIN_TABLE,
     CHECKPOINTS_TABLE,
     EVENTS_TABLE,
@@ -128,7 +109,17 @@ from .chain import (
     canonical_bytes,
     chain_hash,
 )
-from .checkpoints import AuditKeyError, Checkpoint, key_id_of, trusted_public_keys
+from adapters.audit.checkpoints import Checkpoint, key_id_of
+from adapters.http.access import Level, view
+from adapters.http.routes.queries import record_of
+from adapters.logging import get_logger
+from adapters.store.access_log import MAX_LIMIT, AccessLog
+from domain.clock import STOCKHOLM, utc_now
+from domain.errors import CaseNotFound, InvalidInput
+from domain.ledger import SipLedger
+from projections.events import CaseEvent, decode, unwrap
+from projections.history import summarise, version_at
+from projections.storage import qualified
 
 log = get_logger(__name__)
 
@@ -346,7 +337,7 @@ def _link_corrections(entries: list[dict[str, Any]]) -> None:
 
 
 def _table(schema: str, name: str) -> Composable:
-    return SQL("{}.{}").format(Identifier(schema), Identifier(name))
+    return qualified(schema, name)
 
 
 def _exists(curs: Cursor[Any], schema: str, name: str) -> bool:
@@ -853,108 +844,5 @@ def _chain_html(export: Export) -> str:
     return "".join(out)
 
 
-# ------------------------------------------------------------------------ the command
-
-
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 instant; without an offset it is Swedish local time (as in the API)."""
-    try:
-        instant = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"not an ISO 8601 instant: {text!r}", field="as_of") from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=STOCKHOLM)
-
-
-def _refuse(field: str, message: str) -> typer.Exit:
-    typer.echo(f"error field {field}: {one_line(message)}", err=True)
-    return typer.Exit(EXIT_INVALID)
-
-
-def case(
-    ctx: typer.Context,
-    case_id: str = typer.Argument(..., help="The case id (a UUID)."),
-    as_of: str | None = typer.Option(
-        None, "--as-of", help="An ISO 8601 instant; without an offset, Swedish local time. "
-        "Default: now."),
-    format: str = typer.Option("json", "--format", help="json or html."),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the copy to this file (default: stdout)."),
-    auditor: str | None = typer.Option(
-        None, "--auditor", help="The auditor's person id for the access log "
-        "(default: the operating-system user)."),
-    organisation: str = typer.Option(
-        "", "--organisation", help="The auditor's organisation id for the access log "
-        "(default: unknown)."),
-) -> None:
-    """A case's complete history for an auditor, checkable against the hash chain.
-
-    Every event with actor and times, corrections linked (R32), the case as of the instant, the
-    access-log rows (R33), and the chain hashes with the nearest signed checkpoint. The export
-    is itself written to the access log (R33) before it is shown."""
-    fmt = format.strip().lower()
-    if fmt not in FORMATS:
-        raise _refuse("format", f"unknown format {format!r}; use json or html")
-    try:
-        case_uuid = UUID(case_id.strip())
-    except ValueError:
-        raise _refuse("case_id", f"not a case id (a UUID): {case_id!r}") from None
-    try:
-        instant = parse_instant(as_of) if as_of is not None else None
-    except InvalidInput as error:
-        raise _refuse("as_of", error.message) from None
-    person = (auditor or _os_user()).strip()
-    if not person:
-        raise _refuse("auditor", "the auditor's person id is empty")
-    if output is not None and not (output.parent.is_dir()
-                                   and os.access(output.parent, os.W_OK)):
-        # Before the export is logged: a copy that cannot be written is not one that was shown.
-        raise _refuse("output", f"cannot write to the folder of {output}")
-    settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-    from ..cli import opened_ledger  # here: the CLI imports the audit commands
-
-    with reporting_errors():
-        settings = settings or Settings()
-        secret = settings.individual_key.get_secret_value().encode()
-        try:
-            public_keys = trusted_public_keys(settings)
-        except AuditKeyError as error:
-            raise _refuse(error.source.split(" ", 1)[0], str(error)) from None
-        with opened_ledger(settings) as ledger, opened_datastore(settings) as datastore:
-            ReadModelRunner(datastore).process_available()
-            access_log = AccessLog(datastore, individual_secret=secret)
-            access_log.setup()
-            current = ledger.get_case(case_uuid)  # CaseNotFound: one line
-            export = export_case(ledger, datastore, access_log, case_uuid, instant,
-                                 public_keys=public_keys)
-            exported_by = {"person_id": person, "organisation_id": organisation or "unknown",
-                           "organisation_kind": "other", "unit": "", "role": "auditor"}
-            # R33: the copy shows personal data, so it is logged before anyone sees it.
-            export["access_log_id"] = access_log.record(
-                **exported_by, action=EXPORT_ACTION, outcome="granted", case_id=case_uuid,
-                personal_identity_number=current.individual.personal_identity_number,
-                view="full", reason=f"sip-ledger audit case --format {fmt}",
-            )
-            export["exported_by"] = exported_by
-    text = render_json(export) if fmt == "json" else render_html(export)
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise _refuse("output", f"cannot write {output}: {error.strerror}") from None
-    log.info("case exported for audit", case_id=str(case_uuid), events=export["event_count"],
-             format=fmt, as_of=export["as_of"], to_file=output is not None)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return os.environ.get("USER", "")
-
-
-__all__ = ["EXPORT_ACTION", "FORMAT", "case", "chain_method", "export_case", "parse_instant",
-           "render_html", "render_json", "verify_export"]
-
+__all__ = ["EXPORT_ACTION", "FORMAT", "FORMATS", "chain_method", "export_case", "render_html",
+           "render_json", "verify_export"]

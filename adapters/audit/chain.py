@@ -36,13 +36,12 @@ import struct
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
+from projections.storage import CHAIN_TABLE, CHECKPOINTS_TABLE, EVENTS_TABLE  # noqa: F401
+
 GENESIS = bytes(32)
 HASH_SIZE = 32
 
-# The tables, in the ledger's schema. The event table is the library's, named after SipLedger.
-EVENTS_TABLE = "sipledger_events"
-CHAIN_TABLE = "sipledger_chain"
-CHECKPOINTS_TABLE = "sipledger_checkpoints"
+# The tables, in the ledger's schema (the one list: projections/storage.py).
 
 _VERSION_AND_TOPIC_LENGTH = struct.Struct(">qI")
 _LENGTH = struct.Struct(">I")

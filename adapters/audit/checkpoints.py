@@ -46,10 +46,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL
 
-from ..settings import Settings
-from .chain import CHAIN_TABLE, CHECKPOINTS_TABLE
+from adapters.settings import Settings
+from projections.storage import CHAIN_TABLE, CHECKPOINTS_TABLE, qualified
 
 MESSAGE_HEADER = b"sip-ledger checkpoint v1\n"
 DEV_KEY_FILE_NAME = "audit-signing-key.pem"
@@ -288,10 +288,9 @@ def public_key_for(key_id: str, settings: Settings | None = None) -> Ed25519Publ
 
 
 def _tables(datastore: PostgresDatastore) -> tuple[SQL, SQL]:
-    schema = Identifier(datastore.schema)
     return (
-        SQL("{}.{}").format(schema, Identifier(CHAIN_TABLE)),
-        SQL("{}.{}").format(schema, Identifier(CHECKPOINTS_TABLE)),
+        qualified(datastore.schema, CHAIN_TABLE),
+        qualified(datastore.schema, CHECKPOINTS_TABLE),
     )
 
 

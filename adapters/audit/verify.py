@@ -42,10 +42,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Connection
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL, Literal
 
-from .chain import CHAIN_TABLE, CHECKPOINTS_TABLE, EVENTS_TABLE, GENESIS
-from .checkpoints import Checkpoint
+from adapters.audit.chain import GENESIS
+from adapters.audit.checkpoints import Checkpoint
+from projections.storage import (
+    CHAIN_TABLE,
+    CHECKPOINTS_TABLE,
+    COMMANDS_TABLE,
+    EVENTS_TABLE,
+    qualified,
+)
 
 BATCH_SIZE = 20_000
 _ID_VERSION_TOPIC_LENGTH = struct.Struct(">16sqI")
@@ -138,7 +145,7 @@ def _first_value(row: Any) -> Any:
 def _by_key_id(
     public_keys: Mapping[str, Ed25519PublicKey] | Iterable[Ed25519PublicKey],
 ) -> dict[str, Ed25519PublicKey]:
-    from .checkpoints import key_id_of
+    from adapters.audit.checkpoints import key_id_of
 
     if isinstance(public_keys, Mapping):
         return dict(public_keys)
@@ -161,10 +168,9 @@ class _Verifier:
         self.keys = keys
         self.on_progress = on_progress
         self.batch_size = batch_size
-        s = Identifier(schema)
-        self.events = SQL("{}.{}").format(s, Identifier(EVENTS_TABLE))
-        self.chain = SQL("{}.{}").format(s, Identifier(CHAIN_TABLE))
-        self.checkpoints_table = SQL("{}.{}").format(s, Identifier(CHECKPOINTS_TABLE))
+        self.events = qualified(schema, EVENTS_TABLE)
+        self.chain = qualified(schema, CHAIN_TABLE)
+        self.checkpoints_table = qualified(schema, CHECKPOINTS_TABLE)
         self.report = VerifyReport(schema=schema)
         # The chain's hash after each position a checkpoint names (None: no event there).
         self.watched: set[int] = set()
@@ -382,9 +388,7 @@ class _Verifier:
 
         Best effort: with one deletion it is exact; with several the positions are matched to
         the missing (case, version) pairs in the order the commands were recorded."""
-        commands = SQL("{}.{}").format(Identifier(self.schema),
-                                       Identifier(EVENTS_TABLE.removesuffix("_events") +
-                                                  "_commands"))
+        commands = qualified(self.schema, COMMANDS_TABLE)
         try:
             missing = curs.execute(SQL(
                 "SELECT w.id, w.version FROM {commands} c "

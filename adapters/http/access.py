@@ -81,16 +81,15 @@ from eventsourcing.persistence import OperationalError
 from fastapi import Request
 from pydantic import BaseModel, Field
 
+from adapters.bootstrap import Services
+from adapters.http.problems import ProblemError
+from adapters.identity.tokens import Principal
+from adapters.logging import get_logger
 from domain.clock import local_date
 from domain.errors import CaseNotFound
 from domain.parties import Role
 from projections.plans import current_plan
 from projections.quarantine import quarantined_in_case
-
-from ..logging import get_logger
-from ..tokens import Principal
-from .problems import ProblemError
-from .services import Services
 
 log = get_logger(__name__)
 

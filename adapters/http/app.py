@@ -11,19 +11,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ..settings import Settings
-from . import (
-    access_log_routes,
-    commands,
-    deadline,
-    feed,
-    limits,
-    operations,
-    ops_access,
-    queries,
-)
-from .problems import install_problem_handlers
-from .services import Services, open_services
+from adapters.bootstrap import Services, open_services
+from adapters.http import deadline, limits, ops_access
+from adapters.http.problems import install_problem_handlers
+from adapters.http.routes import access_log as access_log_routes
+from adapters.http.routes import commands, feed, operations, queries
+from adapters.settings import Settings
 
 DESCRIPTION = """
 Coordinated individual plans (*samordnad individuell plan*, SIP): commands that record what

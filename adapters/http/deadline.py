@@ -15,8 +15,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..settings import Settings
-from ..store.deadline import deadline_in
+from adapters.settings import Settings
+from adapters.store.deadline import deadline_in
 
 
 class RequestDeadline:

@@ -33,9 +33,9 @@ import anyio
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..logging import get_logger
-from ..settings import Settings
-from .problems import PROBLEM_JSON, TYPE_BASE, problem_response
+from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, problem_response
+from adapters.logging import get_logger
+from adapters.settings import Settings
 
 log = get_logger(__name__)
 
@@ -293,7 +293,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def _edge_responses() -> dict[int | str, dict[str, Any]]:
-    from .problems import Problem
+    from adapters.http.problems import Problem
 
     return {
         status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}

@@ -23,8 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from ..settings import Settings
-from .problems import ProblemError
+from adapters.http.problems import ProblemError
+from adapters.settings import Settings
 
 OpsMode = Literal["open", "token", "off"]
 OPENAPI_URL = "/openapi.json"

@@ -19,6 +19,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.identity.tokens import InvalidToken
+from adapters.logging import get_logger, one_line
+from adapters.store.deadline import DeadlinePassed
 from domain.errors import (
     CaseNotFound,
     InvalidInput,
@@ -26,11 +29,6 @@ from domain.errors import (
     SipError,
     VersionConflict,
 )
-
-from ..cli_errors import one_line
-from ..logging import get_logger
-from ..store.deadline import DeadlinePassed
-from ..tokens import InvalidToken
 
 log = get_logger(__name__)
 
@@ -220,7 +218,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(PersistenceError)
     @app.exception_handler(DeadlinePassed)
     async def _store(request: Request, error: Exception) -> JSONResponse:
-        from .store_problems import store_problem  # it builds on problem_response, here
+        from adapters.http.store_problems import (
+            store_problem,  # it builds on problem_response, here
+        )
 
         return store_problem(request, error)
 

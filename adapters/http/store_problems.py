@@ -15,10 +15,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from ..logging import get_logger
-from ..store.deadline import DeadlinePassed
-from ..store.write_path import connection_lost, psycopg_error_of, sqlstate_of
-from .problems import problem_response
+from adapters.http.problems import problem_response
+from adapters.logging import get_logger
+from adapters.store.deadline import DeadlinePassed
+from adapters.store.write_path import connection_lost, psycopg_error_of, sqlstate_of
 
 log = get_logger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
-from psycopg.sql import SQL, Identifier
 
-from ..logging import get_logger
+from adapters.logging import get_logger
+from projections.storage import qualified
 
 log = get_logger(__name__)
 
@@ -45,8 +45,7 @@ def write_path_stuck(services: Any) -> str | None:
     limit = getattr(getattr(services, "settings", None), "ready_write_stuck_s", None)
     if recorder is None or limit is None:
         return None  # no ledger here (a read-only app, a test's stand-in): nothing to probe
-    table = SQL("{}.{}").format(Identifier(recorder.datastore.schema),
-                                Identifier(recorder.events_table_name))
+    table = qualified(recorder.datastore.schema, recorder.events_table_name)
     try:
         with services.datastore.transaction(commit=False) as curs:
             curs.execute(f"SET LOCAL statement_timeout = {int(PROBE_TIMEOUT_S * 1000)}")

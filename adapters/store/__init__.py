@@ -13,12 +13,11 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
 from adapters.settings import Settings
+from adapters.store.embedded import start_embedded_postgres
+from adapters.store.recorder import SipRecorder
+from adapters.store.write_path import WriteLimits, check_sweeping_dead
 from domain.clock import utc_now
 from domain.ledger import SipLedger
-
-from .embedded import start_embedded_postgres
-from .recorder import SipRecorder
-from .write_path import WriteLimits, check_sweeping_dead
 
 RECORDER_TOPIC = "adapters.store.recorder:SipRecorder"
 # Aggregates kept in memory between commands (LRU), so a command does not read and replay its
@@ -146,13 +145,3 @@ class Store:
             recorder.datastore.pool.timeout = self.store_wait_s
             check_sweeping_dead(recorder.datastore.pool)
         return ledger
-
-
-def open_ledger(settings: Settings | None = None, **kwargs) -> SipLedger:
-    settings = settings or Settings()
-    store = Store.from_settings(settings)
-    return store.ledger(
-        individual_secret=settings.individual_key.get_secret_value().encode(),
-        pool_size=settings.pool_size,
-        **kwargs,
-    )

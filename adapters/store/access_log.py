@@ -32,8 +32,9 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composable, Identifier
 
 from domain.identity import individual_key, normalise_personal_identity_number
+from projections.storage import ACCESS_LOG_TABLE, qualified
 
-TABLE = "sip_access_log"
+TABLE = ACCESS_LOG_TABLE
 REFUSE_FUNCTION = "sip_refuse_change"
 OUTCOMES = ("granted", "refused")
 VIEWS = ("full", "restricted")
@@ -54,7 +55,7 @@ class AccessLog:
         self.datastore = datastore
         self.schema = datastore.schema or "public"
         self._secret = individual_secret
-        self.table = SQL("{}.{}").format(Identifier(self.schema), Identifier(TABLE))
+        self.table = qualified(self.schema, TABLE)
         self._columns = SQL(", ").join(Identifier(c) for c in COLUMNS)
         self._insert = SQL(
             "INSERT INTO {} (person_id, organisation_id, organisation_kind, unit, role, action, "
@@ -67,7 +68,7 @@ class AccessLog:
     def setup(self) -> None:
         """Create the table, its indexes and its append-only triggers if missing."""
         schema = Identifier(self.schema)
-        refuse = SQL("{}.{}").format(schema, Identifier(REFUSE_FUNCTION))
+        refuse = qualified(self.schema, REFUSE_FUNCTION)
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), (_SETUP_LOCK,))
             curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))

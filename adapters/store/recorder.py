@@ -46,12 +46,11 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from domain.ledger import CommandEntry, RecordedCommand
-
-from ..audit.chain import GENESIS, chain_over
-from ..logging import get_logger
-from . import deadline
-from .write_path import WriteLimits, bounded, flush_output
+from adapters.audit.chain import GENESIS, chain_over
+from adapters.logging import get_logger
+from adapters.store import deadline
+from adapters.store.write_path import WriteLimits, bounded, flush_output
+from domain.command_log import CommandEntry, RecordedCommand
 
 log = get_logger(__name__)
 

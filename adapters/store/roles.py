@@ -32,29 +32,36 @@ from typing import Any
 import psycopg
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
+from adapters.store import Store
+from adapters.store.access_log import AccessLog
 from projections.runner import ReadModelRunner
-
-from . import Store
-from .access_log import AccessLog
+from projections.storage import (
+    ACCESS_LOG_TABLE,
+    CHAIN_TABLE,
+    CHECKPOINTS_TABLE,
+    COMMANDS_TABLE,
+    EVENTS_TABLE,
+    SNAPSHOTS_TABLE,
+    qualified,
+)
 
 # The tables that are only ever appended to: the ledger's events and command log, the hash chain
 # and its checkpoints, and the read-access log (R33). Those that exist get SELECT and INSERT.
-EVENTS_TABLE = "sipledger_events"
 APPEND_ONLY_TABLES = (
     EVENTS_TABLE,
-    "sipledger_commands",
-    "sipledger_chain",
-    "sipledger_checkpoints",
-    "sip_access_log",
+    COMMANDS_TABLE,
+    CHAIN_TABLE,
+    CHECKPOINTS_TABLE,
+    ACCESS_LOG_TABLE,
 )
 # Append-only tables the application must be able to LOCK beyond ROW EXCLUSIVE (the library's
 # insert path locks the event table IN EXCLUSIVE MODE).
 LOCKED_TABLES = (EVENTS_TABLE,)
 # Without these the grant is pointless: the set-up has not been run in this schema.
-REQUIRED_TABLES = (EVENTS_TABLE, "sipledger_commands")
+REQUIRED_TABLES = (EVENTS_TABLE, COMMANDS_TABLE)
 # Snapshots of cases: derived from the events, written by the application as cases grow and
 # only ever read and added to; clearing stale ones after a change of code is the owner's act.
-SNAPSHOT_TABLES = ("sipledger_snapshots",)
+SNAPSHOT_TABLES = (SNAPSHOTS_TABLE,)
 SNAPSHOT_PRIVILEGES = ("SELECT", "INSERT")
 # Read models and their tracking: disposable, rebuilt from the log, so full DML.
 READ_MODEL_PREFIX = "rm_"
@@ -184,7 +191,7 @@ def _grant(
         if name not in tables:
             report.missing.append(name)
             continue
-        t = SQL("{}.{}").format(s, Identifier(name))
+        t = qualified(schema, name)
         conn.execute(SQL("REVOKE ALL ON TABLE {} FROM {}").format(t, r))
         privileges = ["SELECT", "INSERT"]
         if name in LOCKED_TABLES:
@@ -195,13 +202,13 @@ def _grant(
         if name in APPEND_ONLY_TABLES:
             continue
         if name in SNAPSHOT_TABLES:
-            t = SQL("{}.{}").format(s, Identifier(name))
+            t = qualified(schema, name)
             conn.execute(SQL("REVOKE ALL ON TABLE {} FROM {}").format(t, r))
             conn.execute(SQL("GRANT {} ON TABLE {} TO {}").format(
                 _privileges(SNAPSHOT_PRIVILEGES), t, r))
             report.snapshots.append(name)
         elif name.startswith(READ_MODEL_PREFIX):
-            t = SQL("{}.{}").format(s, Identifier(name))
+            t = qualified(schema, name)
             conn.execute(SQL("REVOKE ALL ON TABLE {} FROM {}").format(t, r))
             conn.execute(SQL("GRANT {} ON TABLE {} TO {}").format(
                 _privileges(READ_MODEL_PRIVILEGES), t, r))
@@ -209,7 +216,7 @@ def _grant(
         else:
             report.not_granted.append(name)
     for name in sequences:
-        q = SQL("{}.{}").format(s, Identifier(name))
+        q = qualified(schema, name)
         conn.execute(SQL("REVOKE ALL ON SEQUENCE {} FROM {}").format(q, r))
         conn.execute(SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(q, r))
         report.sequences.append(name)

@@ -41,7 +41,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg.generators import send
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from . import deadline
+from adapters.store import deadline
 
 T = TypeVar("T")
 

@@ -24,13 +24,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.postgres import PostgresDatastore
 from typer.testing import CliRunner, Result
 
-from adapters import cli
-from adapters.audit import case_export
 from adapters.audit.case_export import export_case, render_html, verify_export
 from adapters.audit.chain import GENESIS, canonical_bytes, chain_hash
 from adapters.audit.checkpoints import SigningKey, write_checkpoint
+from adapters.cli import audit_case as case_export
+from adapters.cli import root as cli
 from adapters.http.access import Level, view
-from adapters.http.queries import record_of
+from adapters.http.routes.queries import record_of
 from adapters.logging import reset_logging
 from adapters.store import Store
 from adapters.store.access_log import AccessLog

@@ -17,7 +17,7 @@ from psycopg.sql import SQL, Identifier
 from typer.testing import CliRunner, Result
 
 from adapters.audit.checkpoints import key_id_of
-from adapters.cli import app
+from adapters.cli.root import app
 from adapters.logging import reset_logging
 from adapters.store import Store
 from tests.conftest import TEST_SECRET

@@ -64,7 +64,7 @@ from uuid import UUID
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.http.queries import record_of
+from adapters.http.routes.queries import record_of
 from adapters.store import Store
 from domain.case import SipCase
 from domain.clock import local_date

@@ -74,16 +74,16 @@ import orjson
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.feed_events import EVENT_TYPES, topic_of
+from adapters.feed.events import EVENT_TYPES, topic_of
+from adapters.identity.tokens import Principal, mint_token
 from adapters.logging import configure_logging, reset_logging
 from adapters.settings import Settings
 from adapters.store import Store
-from adapters.tokens import Principal, mint_token
 from domain.clock import local_date
 from domain.commands import Command, Individual, RecordReply, RecordWishes, Reply, Wishes
 from domain.ledger import SipLedger
 from domain.parties import Role
-from projections.runner import EVENTS_TABLE
+from projections.storage import EVENTS_TABLE
 from tests.benchmarks.figures import Figure, merge_figures
 from tests.benchmarks.read_models import ms, percentile
 from tests.benchmarks.run import (
@@ -130,7 +130,7 @@ SSE_DRAIN_TIMEOUT_S = 10.0
 NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 ONE = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 # The service as it ships: `sip-ledger serve`, configured through SIP_ variables.
-SERVE = [sys.executable, "-c", "from adapters.cli import main; main()", "serve"]
+SERVE = [sys.executable, "-c", "from adapters.cli.root import main; main()", "serve"]
 
 # (figure name in by_command, path under /cases/{id}, expected status)
 ROUTES = {

@@ -70,7 +70,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.sql import SQL, Identifier
 
-from adapters.demo import run_demo
+from adapters.demo.run import run_demo
 from adapters.logging import configure_logging, reset_logging
 from adapters.store import Store
 from domain.case import SipCase
@@ -84,7 +84,8 @@ from projections.deadlines import (
 )
 from projections.events import CASE_TOPIC_PREFIX
 from projections.plans import list_cases
-from projections.runner import EVENTS_TABLE, ReadModelRunner, wait_until_projected
+from projections.runner import ReadModelRunner, wait_until_projected
+from projections.storage import EVENTS_TABLE
 from tests.benchmarks.figures import Figure, merge_figures
 from tests.benchmarks.run import DEFAULT_OUT, pin_for, server_url
 from tests.builders import KOMMUN, actor, consent, propose
@@ -230,7 +231,7 @@ def catch_up(store: Store) -> CatchUp:
     try:
         runner = ReadModelRunner(datastore)
         runner.setup()  # empty tables and position 0; not part of the timing
-        # As `sip-ledger projections run` does at start-up (adapters/projections_cli.py).
+        # As `sip-ledger projections run` does at start-up (adapters/cli/projections.py).
         gc.freeze()
         started = time.perf_counter()
         read = runner.process_available()
@@ -647,7 +648,7 @@ def figures_of(result: Result, *, started: datetime) -> list[Figure]:
             "cases": log.cases,
             "reused": log.reused,
             "added_cases": log.added_cases,
-            "made_by": "adapters.demo.run_demo(bulk=True), as `sip-ledger demo --bulk`",
+            "made_by": "adapters.demo.run.run_demo(bulk=True), as `sip-ledger demo --bulk`",
             "issue_size": log.issue_size,
         },
         "python": platform.python_version(),

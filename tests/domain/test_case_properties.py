@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from domain.case import ENDED_STAGES, Context, SipCase, Stage
+from domain.case import SipCase
+from domain.case_state import ENDED_STAGES, Stage
 from domain.commands import (
     CorrectEntry,
     DeclineSip,
@@ -23,6 +24,7 @@ from domain.commands import (
     Wishes,
     WithdrawConsent,
 )
+from domain.context import Context
 from domain.errors import SipError
 from tests import builders as b
 from tests.domain.test_event_roundtrip import mapper

@@ -11,7 +11,8 @@ from uuid import UUID
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
 from pydantic import BaseModel
 
-from domain.case import Context, SipCase, Stage
+from domain.case import SipCase
+from domain.case_state import Stage
 from domain.commands import (
     CorrectEntry,
     IssuePlanCopy,
@@ -22,6 +23,7 @@ from domain.commands import (
     Wishes,
     WithdrawConsent,
 )
+from domain.context import Context
 from domain.transcodings import register_sip_transcodings
 from tests import builders as b
 

@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
-from domain import case as case_module
-from domain.case import CaseSnapshot, Context, DeadlineState, InvitationState, SipCase, Stage
+from domain import snapshot as snapshot_module
+from domain.case import CaseSnapshot, SipCase
+from domain.case_state import DeadlineState, InvitationState, Stage
 from domain.commands import (
     CorrectEntry,
     DeclineSip,
@@ -33,6 +34,7 @@ from domain.commands import (
     Reply,
     Wishes,
 )
+from domain.context import Context
 from domain.ledger import SNAPSHOT_INTERVAL, SipLedger
 from domain.parties import OrganisationKind
 from tests import builders as b
@@ -201,7 +203,7 @@ def test_the_snapshot_class_is_the_one_the_library_takes():
 
 
 def test_every_attribute_of_a_case_has_a_restore_rule():
-    """A new SipCase attribute must get a rule in domain.case._RESTORE (and a life above that
+    """A new SipCase attribute must get a rule in domain.snapshot.RESTORE (and a life above that
     sets it): without one a snapshot is refused, and this test names the attribute."""
     seen: set[str] = set()
     mapper = app_mapper()
@@ -209,7 +211,7 @@ def test_every_attribute_of_a_case_has_a_restore_rule():
         _, events = life()
         for replayed in replays(events, mapper):
             seen |= set(vars(replayed))
-    rules = set(case_module._RESTORE) | set(case_module._LIBRARY_ATTRIBUTES)
+    rules = set(snapshot_module.RESTORE) | set(snapshot_module.LIBRARY_ATTRIBUTES)
     assert seen - rules == set(), "attributes without a restore rule"
     assert rules - seen == set(), "restore rules for attributes no case here has: extend a life"
 
@@ -219,7 +221,7 @@ def test_a_snapshot_of_another_shape_is_refused_when_taken_and_when_restored():
     mapper = app_mapper()
     replayed = replays(events, mapper)[-1]
     replayed.new_attribute = "x"
-    with pytest.raises(case_module.SnapshotMismatch, match="new_attribute"):
+    with pytest.raises(snapshot_module.SnapshotMismatch, match="new_attribute"):
         CaseSnapshot.take(replayed)
     del replayed.new_attribute
     snapshot = CaseSnapshot.take(replayed)
@@ -229,7 +231,7 @@ def test_a_snapshot_of_another_shape_is_refused_when_taken_and_when_restored():
                              originator_version=snapshot.originator_version,
                              timestamp=snapshot.timestamp, topic=snapshot.topic, state=state)
         decoded = mapper.to_domain_event(mapper.to_stored_event(other))
-        with pytest.raises(case_module.SnapshotMismatch):
+        with pytest.raises(snapshot_module.SnapshotMismatch):
             decoded.mutate(None)
 
 

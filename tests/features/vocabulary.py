@@ -12,7 +12,7 @@ from datetime import date, datetime, time
 
 import parse
 
-from domain.case import Stage
+from domain.case_state import Stage
 from domain.clock import STOCKHOLM
 from domain.commands import (
     ClosureReason,

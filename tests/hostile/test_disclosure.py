@@ -22,9 +22,9 @@ from uuid import UUID
 import orjson
 import pytest
 
-from adapters.http.feed import full_access
-from adapters.http.services import Services
-from adapters.tokens import FEED_PERSONAL_SCOPE, Principal
+from adapters.bootstrap import Services
+from adapters.http.routes.feed import full_access
+from adapters.identity.tokens import FEED_PERSONAL_SCOPE, Principal
 from domain.commands import (
     Command,
     Individual,

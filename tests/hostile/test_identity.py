@@ -21,11 +21,11 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters.bootstrap import Services
 from adapters.http.app import create_app
-from adapters.http.services import Services
+from adapters.identity.organisations import DirectoryError, OrganisationDirectory
+from adapters.identity.tokens import MAX_TOKEN_CHARS, Principal
 from adapters.logging import configure_logging, reset_logging
-from adapters.organisations import DirectoryError, OrganisationDirectory
-from adapters.tokens import MAX_TOKEN_CHARS, Principal
 from domain.commands import Command
 from domain.parties import Organisation, OrganisationKind, Role
 
@@ -167,8 +167,8 @@ def test_the_directory_not_the_token_names_the_organisation(
 
 
 def test_a_directory_with_units_refuses_other_units(services: Services) -> None:
-    from adapters.organisations import DirectoryEntry
-    from adapters.tokens import InvalidToken, TokenVerifier, mint_token
+    from adapters.identity.organisations import DirectoryEntry
+    from adapters.identity.tokens import InvalidToken, TokenVerifier, mint_token
 
     directory = OrganisationDirectory([DirectoryEntry(
         id=MUNICIPALITY.id, kind=MUNICIPALITY.kind, name=MUNICIPALITY.name,
@@ -184,7 +184,7 @@ def test_a_directory_with_units_refuses_other_units(services: Services) -> None:
 
 
 def test_without_a_directory_no_token_is_accepted(services: Services) -> None:
-    from adapters.tokens import InvalidToken, TokenVerifier, mint_token
+    from adapters.identity.tokens import InvalidToken, TokenVerifier, mint_token
 
     bare = http_settings(organisations_file=None)
     caller = Principal(person_id="hsa-1", name=NAME, organisation=MUNICIPALITY,
@@ -309,7 +309,7 @@ def test_operations_endpoints_switched_off(services: Services) -> None:
 
 # ------------------------------------------------------------------ production refuses dev secrets
 
-SERVE = [sys.executable, "-c", "from adapters.cli import main; main()", "serve"]
+SERVE = [sys.executable, "-c", "from adapters.cli.root import main; main()", "serve"]
 
 
 def serve_refusal(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:

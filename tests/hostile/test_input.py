@@ -24,9 +24,9 @@ import pytest
 import uvicorn
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 
+from adapters.bootstrap import Services
 from adapters.http.app import create_app
 from adapters.http.limits import uvicorn_options
-from adapters.http.services import Services
 from adapters.settings import Settings
 from domain import limits
 from domain.commands import (

@@ -23,7 +23,7 @@ from eventsourcing.persistence import OperationalError, StoredEvent
 from fastapi.testclient import TestClient
 from psycopg.sql import SQL, Identifier
 
-from adapters.http.services import Services, open_services
+from adapters.bootstrap import Services, open_services
 from adapters.store import Store
 from domain.commands import Command
 from domain.parties import Organisation, OrganisationKind, Role

@@ -34,13 +34,13 @@ import pytest
 import uvicorn
 from psycopg.sql import SQL, Identifier
 
+from adapters.cli.serve import GRACEFUL_SHUTDOWN_S
+from adapters.cli.shutdown import CLOSE_S, THREADS_S
 from adapters.http.app import create_app
-from adapters.serve_cli import GRACEFUL_SHUTDOWN_S
-from adapters.shutdown import CLOSE_S, THREADS_S
+from adapters.identity.tokens import Principal, mint_token
 from adapters.store import Store
 from adapters.store.deadline import DeadlinePassed, deadline_in
 from adapters.store.write_path import WriteLimits, sqlstate_of
-from adapters.tokens import Principal, mint_token
 from domain.commands import Command, DeclineSip, Individual, ProposeSip
 from domain.ledger import SipLedger
 from domain.parties import Role
@@ -427,7 +427,7 @@ def test_sigterm_ends_serve_while_a_command_waits_on_the_store(database_url, tmp
     base = f"http://127.0.0.1:{port}"
     with err.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from adapters.cli import main; main()",
+            [sys.executable, "-c", "from adapters.cli.root import main; main()",
              "serve", "--port", str(port)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
         )

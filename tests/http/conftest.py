@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.sql import SQL, Identifier
 
+from adapters.bootstrap import Services, open_services
 from adapters.http.app import create_app
-from adapters.http.services import Services, open_services
+from adapters.identity.tokens import Principal, mint_token
 from adapters.settings import Settings
 from adapters.store import Store
-from adapters.tokens import Principal, mint_token
 from domain.parties import Organisation, OrganisationKind, Role
 
 from ..builders import KOMMUN

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.http.services import Services
+from adapters.bootstrap import Services
 from domain.commands import RecordClosure, WithdrawConsent
 from domain.identity import individual_key
 from domain.parties import Actor, Organisation, OrganisationKind, Role

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.http.services import Services
+from adapters.bootstrap import Services
 from domain.commands import Command
 from domain.parties import Role
 from projections.plans import current_plan

@@ -19,11 +19,11 @@ import pytest
 import uvicorn
 from psycopg.sql import SQL, Identifier
 
-from adapters import feed_events
+from adapters.bootstrap import Services
+from adapters.feed import events as feed_events
+from adapters.feed.engine import EventFeed
 from adapters.http.app import create_app
-from adapters.http.feed import EventFeed
-from adapters.http.services import Services
-from adapters.tokens import FEED_PERSONAL_SCOPE
+from adapters.identity.tokens import FEED_PERSONAL_SCOPE
 from domain.case import SipCase
 from domain.commands import (
     CorrectEntry,

@@ -16,14 +16,14 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from adapters.http import operations
+from adapters.bootstrap import Services, open_services
 from adapters.http.app import create_app
-from adapters.http.deps import principal
+from adapters.http.auth import principal
 from adapters.http.problems import install_problem_handlers
-from adapters.http.services import Services, open_services
+from adapters.http.routes import operations
+from adapters.identity.tokens import Principal
 from adapters.logging import configure_logging, get_logger, reset_logging
 from adapters.store import Store
-from adapters.tokens import Principal
 from domain.commands import Command
 
 from .. import builders

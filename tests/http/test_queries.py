@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.http.services import Services
+from adapters.bootstrap import Services
 from domain.clock import local_date
 from domain.parties import Actor, Role
 from tests import builders as b

@@ -9,9 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from adapters.organisations import OrganisationDirectory
-from adapters.settings import Settings
-from adapters.tokens import (
+from adapters.identity.organisations import OrganisationDirectory
+from adapters.identity.tokens import (
     InvalidToken,
     Principal,
     TokenVerifier,
@@ -19,6 +18,7 @@ from adapters.tokens import (
     principal_from_claims,
     public_jwks,
 )
+from adapters.settings import Settings
 from domain.parties import Organisation, OrganisationKind, Role
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"

@@ -18,7 +18,7 @@ import structlog
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from adapters.demo import run_demo
+from adapters.demo.run import run_demo
 from adapters.store import Store
 from domain.commands import Individual
 from projections.runner import ALL_MODELS, ReadModelRunner
@@ -243,7 +243,7 @@ def cli_env(store: Store, **extra: str) -> dict[str, str]:
     }
 
 
-CLI = [sys.executable, "-c", "from adapters.cli import main; main()"]
+CLI = [sys.executable, "-c", "from adapters.cli.root import main; main()"]
 
 
 def cli_popen(store: Store, *args: str, **kwargs: Any) -> subprocess.Popen:

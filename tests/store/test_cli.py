@@ -19,9 +19,9 @@ import pytest
 from psycopg.sql import SQL, Identifier
 from typer.testing import CliRunner, Result
 
-from adapters import demo_writer
-from adapters.cli import app
-from adapters.demo import plan_cases
+from adapters.cli.root import app
+from adapters.demo import writer as demo_writer
+from adapters.demo.run import plan_cases
 from adapters.logging import (
     PERSONAL_IDENTITY_NUMBER,
     configure_logging,
@@ -30,7 +30,8 @@ from adapters.logging import (
     reset_logging,
 )
 from adapters.store import Store
-from domain.case import SipCase, Stage
+from domain.case import SipCase
+from domain.case_state import Stage
 from domain.clock import local_date, utc_now
 from domain.commands import ConveneMeeting
 from domain.ledger import SipLedger

@@ -15,9 +15,9 @@ import pytest
 from psycopg.sql import SQL, Identifier
 from typer.testing import CliRunner
 
-from adapters.cli import app
-from adapters.demo import plan_cases, run_demo, take_census
-from adapters.demo_bulk import BulkLedger
+from adapters.cli.root import app
+from adapters.demo.bulk import BulkLedger
+from adapters.demo.run import plan_cases, run_demo, take_census
 from adapters.logging import reset_logging
 from adapters.store import Store
 from domain.case import SipCase

@@ -26,7 +26,8 @@ from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier, Literal
 from typer.testing import CliRunner
 
-from adapters import cli, store_cli
+from adapters.cli import root as cli
+from adapters.cli import store as store_cli
 from adapters.logging import reset_logging
 from adapters.store import Store
 from adapters.store.access_log import AccessLog
@@ -511,7 +512,7 @@ def test_the_service_runs_as_the_app_role_without_creating_anything(
 ) -> None:
     """SIP_CREATE_TABLES=false: the whole service (ledger, read models, access log, feed) on
     the owner's tables, as a role without DDL rights."""
-    from adapters.http.services import open_services
+    from adapters.bootstrap import open_services
     from adapters.settings import Settings
 
     role, _ = granted
@@ -528,7 +529,7 @@ def test_the_service_runs_as_the_app_role_without_creating_anything(
 
 
 def test_without_the_owners_set_up_the_runner_says_what_to_run(fresh_store: Store) -> None:
-    from projections.runner import ReadModelsNotSetUp
+    from projections.read_side import ReadModelsNotSetUp
 
     fresh_store.ensure_schema()
     with fresh_store.datastore(pool_size=1, max_overflow=1) as datastore:

@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from adapters.store import Store
-from domain.case import CaseSnapshot, Context, SipCase
+from domain.case import CaseSnapshot, SipCase
 from domain.clock import local_date
 from domain.commands import (
     CorrectEntry,
@@ -24,6 +24,7 @@ from domain.commands import (
     Reply,
     Wishes,
 )
+from domain.context import Context
 from domain.ledger import SNAPSHOT_INTERVAL, SipLedger
 from tests import builders as b
 from tests.conftest import TEST_SECRET

@@ -1,0 +1,491 @@
+"""The event feed's public JSON: one documented, versioned shape per event type of a SIP case.
+
+The feed gives backend services every recorded event of every case, in log order. What a stored
+event holds is the ledger's business (projections/events.py reads it); what the feed says is a
+published contract, built here from an explicit whitelist per event type. A field not listed
+here never reaches a subscriber, so a new attribute in an event stays private until it is
+added, documented and, if its meaning changes, given a new ``schema`` version.
+
+Envelope (every event)::
+
+    id            the notification id: the event's position in the log (also the SSE ``id:``)
+    type          the event type, e.g. "ConsentRecorded"
+    schema        "sip.<type>.v<N>": the shape of ``data`` and ``personal``; a published version
+                  never changes meaning, a changed shape gets a new N
+    case_id       the case (UUID)
+    version       the event's version within its case (1, 2, ...)
+    recorded_at   when the ledger recorded it (UTC instant)
+    occurred_at   when it happened in the world, where that differs (instant), else null
+    on            the day it happened in the world (Swedish local date)
+    command_id    the command that caused it; one command can cause several events
+    actor         who recorded it: person_id, organisation_id, organisation_kind, unit, role
+    data          the public fields below: process facts, organisations, dates, counts
+    personal      the personal fields below; present only for a subscriber whose token has the
+                  scope ``feed:personal`` (and the role service or auditor) and whose
+                  organisation may read the case in full now (R13, adapters/http/routes/feed.py),
+                  else left out
+
+Personal data is the individual's identity (personal identity number, name), guardians and other
+private persons (names of consent givers, relatives, plan copy recipients, persons approved for
+invitation), the names of staff (``actor_name``, ``received_by``), and free text that may hold
+health or social data (notes, reasons, wishes, meeting place, plan content, follow-up text). Health
+categories (presumed-need groups, discharge from inpatient care) are personal too. Without the
+scope a subscriber sees cases only by their UUID.
+
+Per type (schema version 1 for all):
+
+SipProposed
+    data: proposed_by, municipality {id, kind, name, region}, region {id, kind, name, region},
+      need_assessed_by, triggers, plan_type, policy {id, version}, at_discharge, deadlines
+    personal: actor_name, personal_identity_number, name, guardians [{name,
+      personal_identity_number}], presumed_need_groups, discharge {ready_for_discharge_at,
+      named_care_contact_person_id}
+SipDeclined
+    data: declined_by
+    personal: actor_name, note
+ConsentRecorded
+    data: number, form, given_by (the givers' roles), received_at, valid_from, valid_until,
+      organisation_ids, approved_person_count, deadlines
+    personal: actor_name, givers [{role, name}], received_by, approved_persons
+ConsentWithdrawn
+    data: withdrawn_by, deadlines
+    personal: actor_name, note
+WishesRecorded
+    data: given (which wishes were stated: place, time_of_day, longest_minutes, disturbances,
+      environment, support, interpreter_language)
+    personal: actor_name, wishes {place, time_of_day, longest_minutes, disturbances, environment,
+      support, interpreter_language}
+MeetingConvened
+    data: number, at, invited_on, invitations [{role, organisation_id, organisation_kind}] (a
+      private person by role only, organisation_id null), deadlines
+    personal: actor_name, place, invitations [{participant_key, role, name, organisation_id,
+      reason, expectation}]
+ReplyRecorded
+    data: reply, participant_organisation_id (null for a private person),
+      participant_person_role (the role of a private person, null for an organisation)
+    personal: actor_name, participant_key, comment
+PlanEstablished, PlanRevised
+    data: revision, decided_on, follow_up_date, overall_responsibility, need_count, goal_count,
+      intervention_count, responsible [{kind, organisation_id}] (who carries interventions),
+      deadlines (PlanEstablished only; a revision's follow-up deadline is in FollowUpRecorded)
+    personal: actor_name, content {needs, goals, interventions, overall_responsibility,
+      coordination, follow_up_date}
+PlanCopyIssued
+    data: recipient_role, revision
+    personal: actor_name, recipient_name
+FollowUpRecorded
+    data: held_on, next_follow_up_date, new_need_count, deadlines
+    personal: actor_name, what_happened, what_remains, new_needs
+ClosureRecorded
+    data: organisation_id, reason, deadlines
+    personal: actor_name, note
+SipClosed
+    data: (none)
+    personal: actor_name
+EntryCorrected
+    data: corrects_version
+    personal: actor_name, reason, correction
+
+``deadlines`` is a list of {key, kind, due, rule, policy_id, policy_version,
+responsible_organisation_id}: what the command set, computed when it ran.
+
+Events of the individuals' registers (R09) are not in the feed: they hold only a keyed hash and
+case ids, and no subscriber needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from domain.clock import STOCKHOLM
+from projections.events import CASE_TOPIC_PREFIX, CaseEvent, decode, unwrap
+
+Getter = Callable[[dict[str, Any]], Any]
+
+
+# ---------------------------------------------------------------------- getters on stored events
+
+
+def attr(name: str) -> Getter:
+    return lambda d: unwrap(d.get(name))
+
+
+def inner(name: str, *path: str) -> Getter:
+    def get(d: dict[str, Any]) -> Any:
+        value = unwrap(d.get(name))
+        for key in path:
+            value = value.get(key) if value is not None else None
+        return value
+
+    return get
+
+
+def count(name: str, *path: str) -> Getter:
+    get = inner(name, *path)
+    return lambda d: len(get(d) or ())
+
+
+def _deadlines(d: dict[str, Any]) -> list[dict[str, Any]]:
+    return [unwrap(x) for x in d.get("deadlines") or ()]
+
+
+def _organisation(name: str) -> Getter:
+    def get(d: dict[str, Any]) -> dict[str, Any]:
+        o = unwrap(d[name])
+        return {"id": o["id"], "kind": o["kind"], "name": o["name"], "region": o["region"]}
+
+    return get
+
+
+WISHES = ("place", "time_of_day", "longest_minutes", "disturbances", "environment", "support",
+          "interpreter_language")
+
+
+def _wishes_given(d: dict[str, Any]) -> list[str]:
+    w = unwrap(d["wishes"])
+    return [name for name in WISHES if w.get(name) not in (None, "", [], ())]
+
+
+def _public_invitations(d: dict[str, Any]) -> list[dict[str, Any]]:
+    invitations = []
+    for i in inner("meeting", "invitations")(d):
+        p = i["participant"]
+        org = p.get("organisation")
+        invitations.append({
+            "role": p["role"],
+            "organisation_id": org["id"] if org else None,
+            "organisation_kind": org["kind"] if org else None,
+        })
+    return invitations
+
+
+def _participant_key(p: dict[str, Any]) -> str:
+    # As domain.commands.Participant.key: an organisation by its id, a person by role and name.
+    return p["organisation"]["id"] if p.get("organisation") else f"{p['role']}:{p['name']}"
+
+
+def _personal_invitations(d: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "participant_key": _participant_key(i["participant"]),
+            "role": i["participant"]["role"],
+            "name": i["participant"]["name"],
+            "organisation_id": (i["participant"].get("organisation") or {}).get("id"),
+            "reason": i["reason"],
+            "expectation": i["expectation"],
+        }
+        for i in inner("meeting", "invitations")(d)
+    ]
+
+
+def _reply_organisation(d: dict[str, Any]) -> str | None:
+    key = d["participant_key"]
+    return None if ":" in key else key
+
+
+def _reply_person_role(d: dict[str, Any]) -> str | None:
+    key = d["participant_key"]
+    return key.split(":", 1)[0] if ":" in key else None
+
+
+def _responsible(d: dict[str, Any]) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str | None], None] = {}
+    for i in inner("revision", "content", "interventions")(d):
+        r = i["responsible"]
+        seen[(r["kind"], r.get("organisation_id"))] = None
+    return [{"kind": kind, "organisation_id": org} for kind, org in seen]
+
+
+def _discharge(d: dict[str, Any]) -> dict[str, Any] | None:
+    x = unwrap(d.get("discharge"))
+    if not x:
+        return None
+    return {"ready_for_discharge_at": x["ready_for_discharge_at"],
+            "named_care_contact_person_id": x["named_care_contact_person_id"]}
+
+
+def _guardians(d: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"name": g["name"], "personal_identity_number": g.get("personal_identity_number")}
+            for g in inner("individual", "guardians")(d) or ()]
+
+
+def _plan_content(d: dict[str, Any]) -> dict[str, Any]:
+    c = inner("revision", "content")(d)
+    return {k: c[k] for k in ("needs", "goals", "interventions", "overall_responsibility",
+                               "coordination", "follow_up_date")}
+
+
+def _plan(deadlines: bool) -> dict[str, Getter]:
+    fields: dict[str, Getter] = {
+        "revision": inner("revision", "revision"),
+        "decided_on": inner("revision", "decided_on"),
+        "follow_up_date": inner("revision", "content", "follow_up_date"),
+        "overall_responsibility": inner("revision", "content", "overall_responsibility"),
+        "need_count": count("revision", "content", "needs"),
+        "goal_count": count("revision", "content", "goals"),
+        "intervention_count": count("revision", "content", "interventions"),
+        "responsible": _responsible,
+    }
+    if deadlines:
+        fields["deadlines"] = _deadlines
+    return fields
+
+
+# ---------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the feed publishes of one event type: public fields, personal fields, version."""
+
+    version: int
+    public: dict[str, Getter]
+    personal: dict[str, Getter]
+
+
+def _shape(public: dict[str, Getter], personal: dict[str, Getter], version: int = 1) -> Shape:
+    return Shape(version=version, public=public, personal=personal)
+
+
+SHAPES: dict[str, Shape] = {
+    "SipProposed": _shape(
+        public={
+            "proposed_by": attr("proposed_by"),
+            "municipality": _organisation("municipality"),
+            "region": _organisation("region"),
+            "need_assessed_by": attr("need_assessed_by"),
+            "triggers": attr("triggers"),
+            "plan_type": attr("plan_type"),
+            "policy": lambda d: {"id": d["policy_id"], "version": d["policy_version"]},
+            "at_discharge": lambda d: bool(unwrap(d.get("discharge"))),
+            "deadlines": _deadlines,
+        },
+        personal={
+            "personal_identity_number": inner("individual", "personal_identity_number"),
+            "name": inner("individual", "name"),
+            "guardians": _guardians,
+            "presumed_need_groups": attr("presumed_need_groups"),
+            "discharge": _discharge,
+        },
+    ),
+    "SipDeclined": _shape(
+        public={"declined_by": attr("declined_by")},
+        personal={"note": attr("note")},
+    ),
+    "ConsentRecorded": _shape(
+        public={
+            "number": inner("consent", "number"),
+            "form": inner("consent", "form"),
+            "given_by": lambda d: [g["role"] for g in inner("consent", "givers")(d)],
+            "received_at": inner("consent", "received_at"),
+            "valid_from": inner("consent", "valid_from"),
+            "valid_until": inner("consent", "valid_until"),
+            "organisation_ids": inner("consent", "organisation_ids"),
+            "approved_person_count": count("consent", "approved_persons"),
+            "deadlines": _deadlines,
+        },
+        personal={
+            "givers": lambda d: [{"role": g["role"], "name": g["name"]}
+                                 for g in inner("consent", "givers")(d)],
+            "received_by": inner("consent", "received_by"),
+            "approved_persons": inner("consent", "approved_persons"),
+        },
+    ),
+    "ConsentWithdrawn": _shape(
+        public={"withdrawn_by": attr("withdrawn_by"), "deadlines": _deadlines},
+        personal={"note": attr("note")},
+    ),
+    "WishesRecorded": _shape(
+        public={"given": _wishes_given},
+        personal={"wishes": lambda d: {k: unwrap(d["wishes"]).get(k) for k in WISHES}},
+    ),
+    "MeetingConvened": _shape(
+        public={
+            "number": inner("meeting", "number"),
+            "at": inner("meeting", "at"),
+            "invited_on": inner("meeting", "invited_on"),
+            "invitations": _public_invitations,
+            "deadlines": _deadlines,
+        },
+        personal={"place": inner("meeting", "place"), "invitations": _personal_invitations},
+    ),
+    "ReplyRecorded": _shape(
+        public={
+            "reply": attr("reply"),
+            "participant_organisation_id": _reply_organisation,
+            "participant_person_role": _reply_person_role,
+        },
+        personal={"participant_key": attr("participant_key"), "comment": attr("comment")},
+    ),
+    "PlanEstablished": _shape(public=_plan(deadlines=True), personal={"content": _plan_content}),
+    "PlanRevised": _shape(public=_plan(deadlines=False), personal={"content": _plan_content}),
+    "PlanCopyIssued": _shape(
+        public={"recipient_role": attr("recipient_role"), "revision": attr("revision")},
+        personal={"recipient_name": attr("recipient_name")},
+    ),
+    "FollowUpRecorded": _shape(
+        public={
+            "held_on": inner("follow_up", "held_on"),
+            "next_follow_up_date": inner("follow_up", "next_follow_up_date"),
+            "new_need_count": count("follow_up", "new_needs"),
+            "deadlines": _deadlines,
+        },
+        personal={
+            "what_happened": inner("follow_up", "what_happened"),
+            "what_remains": inner("follow_up", "what_remains"),
+            "new_needs": inner("follow_up", "new_needs"),
+        },
+    ),
+    "ClosureRecorded": _shape(
+        public={
+            "organisation_id": inner("closure", "organisation_id"),
+            "reason": inner("closure", "reason"),
+            "deadlines": _deadlines,
+        },
+        personal={"note": inner("closure", "note")},
+    ),
+    "SipClosed": _shape(public={}, personal={}),
+    "EntryCorrected": _shape(
+        public={"corrects_version": inner("correction", "corrects_version")},
+        personal={
+            "reason": inner("correction", "reason"),
+            "correction": inner("correction", "correction"),
+        },
+    ),
+}
+
+EVENT_TYPES: tuple[str, ...] = tuple(SHAPES)
+# Every case event type, for the log query ("topic = ANY(...)").
+FeedEventType = StrEnum("FeedEventType", {t: t for t in EVENT_TYPES})  # type: ignore[misc]
+
+
+def topic_of(event_type: str) -> str:
+    return CASE_TOPIC_PREFIX + event_type
+
+
+def schema_of(event_type: str) -> str:
+    return f"sip.{event_type}.v{SHAPES[event_type].version}"
+
+
+def catalogue() -> dict[str, dict[str, Any]]:
+    """Each type's schema id and field names (``GET /events/schemas``)."""
+    return {
+        t: {
+            "schema": schema_of(t),
+            "public": list(s.public),
+            "personal": ["actor_name", *s.personal],
+        }
+        for t, s in SHAPES.items()
+    }
+
+
+# ---------------------------------------------------------------------- building feed events
+
+
+def _instant(value: str | None) -> str | None:
+    """A caller's naive time means Swedish local time (domain/clock.py): say so."""
+    if value is None:
+        return None
+    instant = datetime.fromisoformat(value)
+    return value if instant.tzinfo else instant.replace(tzinfo=STOCKHOLM).isoformat()
+
+
+def feed_event(e: CaseEvent, *, personal: bool) -> dict[str, Any] | None:
+    """The public JSON of one case event (None for a type the feed does not publish)."""
+    shape = SHAPES.get(e.type)
+    if shape is None:
+        return None
+    d = e.data
+    actor = e.actor
+    organisation = actor["organisation"]
+    body: dict[str, Any] = {
+        "id": e.notification_id,
+        "type": e.type,
+        "schema": f"sip.{e.type}.v{shape.version}",
+        "case_id": str(e.case_id),
+        "version": e.version,
+        "recorded_at": e.recorded_at,
+        "occurred_at": _instant(e.occurred_at),
+        "on": e.on,
+        "command_id": str(UUID(unwrap(d["command_id"]))),
+        "actor": {
+            "person_id": actor["person_id"],
+            "organisation_id": organisation["id"],
+            "organisation_kind": organisation["kind"],
+            "unit": actor.get("unit", ""),
+            "role": actor["role"],
+        },
+        "data": {name: get(d) for name, get in shape.public.items()},
+    }
+    if personal:
+        body["personal"] = {
+            "actor_name": actor["name"],
+            **{name: get(d) for name, get in shape.personal.items()},
+        }
+    return body
+
+
+def feed_event_from_row(
+    notification_id: int, originator_id: UUID, originator_version: int, topic: str,
+    state: bytes, *, personal: bool,
+) -> dict[str, Any] | None:
+    """A stored notification row as a feed event, or None (another aggregate's event)."""
+    e = decode(notification_id, originator_id, originator_version, topic, state)
+    return None if e is None else feed_event(e, personal=personal)
+
+
+# ---------------------------------------------------------------------- OpenAPI models
+
+
+class FeedActor(BaseModel):
+    """Who recorded the event. The person's name is personal (``personal.actor_name``)."""
+
+    person_id: str
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    role: str
+
+
+class FeedEvent(BaseModel):
+    """One event of a SIP case, in the feed's published shape (see ``schema``)."""
+
+    id: int = Field(description="Notification id: the position in the log, the SSE id")
+    type: str = Field(description="Event type, e.g. ConsentRecorded", examples=["SipProposed"])
+    schema_: str = Field(alias="schema", description="Shape and version: sip.<type>.v<N>",
+                         examples=["sip.SipProposed.v1"])
+    case_id: UUID
+    version: int = Field(description="The event's version within its case")
+    recorded_at: str = Field(description="When the ledger recorded it (UTC instant, ISO 8601)")
+    occurred_at: str | None = Field(
+        description="When it happened in the world, where that differs from recorded_at")
+    on: str = Field(description="The day it happened in the world (Swedish local date)")
+    command_id: UUID
+    actor: FeedActor
+    data: dict[str, Any] = Field(description="The type's public fields (GET /events/schemas)")
+    personal: dict[str, Any] | None = Field(
+        default=None,
+        description="The type's personal fields: only with the token scope feed:personal",
+    )
+
+
+class FeedPage(BaseModel):
+    """A page of the feed. Ask again with ``after=next_after`` for the next one."""
+
+    events: list[FeedEvent]
+    next_after: int = Field(
+        description="The position read up to (filtered-out events included): the next after")
+    head: int = Field(description="The log's last position when the page was read")
+
+
+class FeedSchema(BaseModel):
+    schema_: str = Field(alias="schema")
+    public: list[str]
+    personal: list[str]

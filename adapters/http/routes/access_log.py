@@ -1,0 +1,156 @@
+"""The read-access log for auditors (R33): who read which case, and which units read an
+individual's data.
+
+Only auditors read the log. A personal identity number never goes in a URL (URLs end up in
+proxy and server logs), so the question about an individual is a POST with the number in the
+body; the log itself only ever holds the number's keyed hash.
+
+Reading the log is itself logged: ``read_access_log`` for a search of the log (with the case id
+when one was asked about), ``read_access_log_individual`` for the question about an individual,
+with that individual's key and ``view = full``. The latter tells an auditor that a named person
+has a SIP and who handled it, which is personal data, so the individual may learn of it like any
+other read: it appears in the answer to the next such question (each answer is computed first,
+then its own row is written, then it is sent — so an answer never lists itself). A caller
+without the auditor role is refused 403 and the refusal logged under the same action, with no
+individual (the number in a refused question is not looked at).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from adapters.bootstrap import Services
+from adapters.http.access import Access, Level, write_read
+from adapters.http.auth import requires, services
+from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
+from adapters.identity.tokens import Principal
+from domain.parties import Role
+
+router = APIRouter(tags=["access log"])
+
+SEARCH_ACTION, INDIVIDUAL_ACTION = "read_access_log", "read_access_log_individual"
+# A caller without the role is refused, and the refusal logged under the route's action.
+Auditor = Annotated[Principal, Depends(requires(Role.AUDITOR, action=SEARCH_ACTION))]
+IndividualAuditor = Annotated[
+    Principal, Depends(requires(Role.AUDITOR, action=INDIVIDUAL_ACTION))]
+Svc = Annotated[Services, Depends(services)]
+RESPONSES = {s: PROBLEM_RESPONSES[s] for s in (401, 403, 422, 503)}
+
+
+def _auditing(reason: str) -> Access:
+    return Access(Level.FULL, Role.AUDITOR.value, reason)
+
+
+def _period(since: datetime | None, until: datetime | None) -> None:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ProblemError(422, "Invalid input", f"{name} needs a time zone offset",
+                               kind="invalid-input", field=name)
+    if since is not None and until is not None and until < since:
+        raise ProblemError(422, "Invalid input", "until is before since", kind="invalid-input",
+                           field="until")
+
+
+class AccessLogEntry(BaseModel):
+    id: int
+    at: datetime
+    person_id: str
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    role: str
+    action: str
+    case_id: UUID | None = None
+    individual_key: str | None = Field(
+        default=None, description="keyed hash of the individual's personal identity number")
+    view: Literal["full", "restricted"] | None = None
+    outcome: Literal["granted", "refused"]
+    reason: str
+    request_id: str | None = None
+
+
+class AccessLogPage(BaseModel):
+    entries: list[AccessLogEntry]
+
+
+@router.get(
+    "/access-log", response_model=AccessLogPage, responses=RESPONSES,
+    summary="Search the access log (auditors): by case, person, organisation, outcome, period",
+)
+def search_access_log(
+    request: Request,
+    caller: Auditor,
+    svc: Svc,
+    case_id: UUID | None = None,
+    person_id: Annotated[str | None, Query(max_length=100)] = None,
+    organisation_id: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Literal["granted", "refused"] | None = None,
+    since: Annotated[datetime | None, Query(description="inclusive, with an offset")] = None,
+    until: Annotated[datetime | None, Query(description="exclusive, with an offset")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    _period(since, until)
+    entries = svc.access_log.query(
+        case_id=case_id, person_id=person_id, organisation_id=organisation_id, outcome=outcome,
+        since=since, until=until, limit=limit,
+    )
+    write_read(svc, request, caller, _auditing("auditor: search of the access log"),
+               action=SEARCH_ACTION, case_id=case_id)
+    return {"entries": entries}
+
+
+class IndividualQuestion(BaseModel):
+    personal_identity_number: str = Field(min_length=10, max_length=20,
+                                          description="YYYYMMDD-NNNC")
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class UnitReads(BaseModel):
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    first_at: datetime
+    last_at: datetime
+    reads: int
+    actions: list[str]
+
+
+class IndividualRead(BaseModel):
+    at: datetime
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    person_id: str
+    role: str
+    action: str
+    case_id: UUID | None = None
+
+
+class IndividualReads(BaseModel):
+    units: list[UnitReads] = Field(description="which units read the individual's personal data")
+    reads: list[IndividualRead] = Field(description="each read, oldest first")
+
+
+@router.post(
+    "/access-log/individual", response_model=IndividualReads, responses=RESPONSES,
+    summary="Which units read an individual's personal data (R33); the number goes in the body",
+)
+def individual_reads(
+    question: IndividualQuestion, request: Request, caller: IndividualAuditor, svc: Svc
+) -> dict[str, Any]:
+    _period(question.since, question.until)
+    pin = question.personal_identity_number
+    units = svc.access_log.units_for_individual(pin, since=question.since, until=question.until)
+    reads = svc.access_log.for_individual(pin, since=question.since, until=question.until,
+                                          limit=10_000)
+    write_read(svc, request, caller,
+               _auditing("auditor: which units read an individual's data (R33)"),
+               action=INDIVIDUAL_ACTION, personal_identity_number=pin,
+               view=Level.FULL.value)
+    return {"units": units, "reads": reads}

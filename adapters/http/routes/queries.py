@@ -1,0 +1,518 @@
+"""Queries over the read models: a case's current plan, its history and how it stood at an
+instant; lists of cases; the deadline dashboard.
+
+Who sees what of a case is decided in ``access.py`` (R13), and every granted read of a case is
+logged before it is answered (R33). Lists and dashboards carry no personal data; they are
+limited to the caller's own organisation (auditors: any, or all).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from adapters.bootstrap import Services
+from adapters.http.access import (
+    CaseView,
+    Level,
+    Record,
+    authorise,
+    current_record,
+    organisation_scope,
+    today,
+    view,
+    write_read,
+)
+from adapters.http.auth import principal, services
+from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
+from adapters.identity.tokens import Principal
+from domain.case import SipCase
+from domain.clock import STOCKHOLM, local_date
+from domain.deadlines import DeadlineKind
+from domain.limits import Day, Identifier, Instant, NameOrEmpty
+from projections.deadlines import (
+    adherence_by_month,
+    days_to_first_meeting,
+    deadline_counts,
+    pending_deadlines,
+)
+from projections.history import case_as_of, case_history
+from projections.plans import list_cases
+
+router = APIRouter(tags=["queries"])
+
+Caller = Annotated[Principal, Depends(principal)]
+Svc = Annotated[Services, Depends(services)]
+# The earliest and latest days a dashboard may be asked about: wide, but dates PostgreSQL and
+# Python both handle, so a silly year is a 422 rather than an overflow.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+AsOf = Annotated[Day | None, Query(description="the day asked about; default today (Sweden)")]
+Unit = Annotated[NameOrEmpty | None, Query(description="a unit of the organisation")]
+County = Annotated[Identifier | None, Query(description="a county, e.g. vastra-gotaland")]
+
+
+def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: PROBLEM_RESPONSES[s] for s in statuses}
+
+
+READ_RESPONSES = _problem_responses(401, 403, 404, 422, 503)
+LIST_RESPONSES = _problem_responses(401, 403, 422, 503)
+
+
+def _as_of(services: Services, as_of: date | None) -> date:
+    day = as_of or today(services)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ProblemError(422, "Invalid input", f"as_of must lie between {FIRST_DAY} and "
+                           f"{LAST_DAY}", kind="invalid-input", field="as_of")
+    return day
+
+
+def _record(services: Services, case_id: UUID, models: tuple[str, ...] = ("plans",)) -> Record:
+    # From a model up to date with the log and complete for the case, or 503 (access.py).
+    return current_record(services, case_id, models)
+
+
+# ------------------------------------------------------------------------ one case
+
+
+@router.get(
+    "/cases/{case_id}", response_model=CaseView, responses=READ_RESPONSES,
+    summary="The case and its current plan, as the caller may see it (R13)",
+)
+def read_case(case_id: UUID, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+    """Who sees what (R13):
+
+    - **full** (with personal data): auditors; a coordinator or service of an organisation
+      named by a consent valid today while planning is open; before any consent, the proposing
+      organisation (its own record);
+    - **restricted** (no personal data: stage, organisations, consent dates, closures,
+      deadlines): the principals and the proposer otherwise (e.g. after consent is withdrawn, to
+      document closure), and supervisors of an organisation party to the case;
+    - anyone else: 403 `no-access`, and the attempt is logged.
+
+    Every read is written to the access log before it is answered (R33)."""
+    record = _record(svc, case_id)
+    access = authorise(svc, request, caller, record, "read_plan")
+    body = view(record, access.level)
+    write_read(svc, request, caller, access, action="read_plan", case_id=case_id,
+               record=record, view=access.level.value)
+    return body
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    notification_id: int
+    event_type: str
+    recorded_at: datetime
+    occurred_at: datetime | None = None
+    on_day: date
+    actor_person_id: str | None = None  # left out of the restricted view
+    actor_organisation_id: str
+    actor_organisation_kind: str
+    actor_unit: str
+    actor_role: str
+    command_id: UUID
+    summary: str
+
+
+class CaseHistory(BaseModel):
+    case_id: UUID
+    view: Literal["full", "restricted"]
+    events: list[HistoryEntry]
+
+
+@router.get(
+    "/cases/{case_id}/history", response_model=CaseHistory, responses=READ_RESPONSES,
+    summary="Every event of the case in order, with who and when (no personal data in the "
+            "summaries)",
+)
+def read_history(case_id: UUID, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+    record = _record(svc, case_id, ("plans", "history"))
+    access = authorise(svc, request, caller, record, "read_history")
+    with svc.datastore.transaction(commit=False) as curs:
+        events = case_history(curs, svc.schema, case_id)
+    if access.level is Level.RESTRICTED:
+        events = [{**e, "actor_person_id": None} for e in events]
+    write_read(svc, request, caller, access, action="read_history", case_id=case_id,
+               record=record, view=access.level.value)
+    return {"case_id": case_id, "view": access.level.value, "events": events}
+
+
+class CaseAsOf(BaseModel):
+    at: datetime
+    version: int
+    case: CaseView
+
+
+def _actor(actor: Any) -> Record | None:
+    if actor is None:
+        return None
+    return {
+        "person_id": actor.person_id, "name": actor.name,
+        "organisation_id": actor.organisation.id,
+        "organisation_kind": actor.organisation.kind.value,
+        "unit": actor.unit, "role": actor.role.value,
+    }
+
+
+def record_of(case: SipCase) -> Record:
+    """The aggregate's state in the shape of the read side's case record
+    (projections/case_record.py), so the same views apply to a case as of an instant.
+
+    The aggregate does not keep which unit documented a closure, nor the day a deadline was
+    set: those are None here."""
+    parties = [case.municipality.id, case.region.id]
+    for consent in case.consents:
+        parties.extend(o for o in consent.organisation_ids if o not in parties)
+    for state in case.invitations.values():
+        org = state.invitation.participant.organisation
+        if org is not None and org.id not in parties:
+            parties.append(org.id)
+    meeting = case.current_meeting
+    plan = case.current_plan
+    consent = case.current_consent
+    return {
+        "case_id": str(case.id),
+        "version": case.version,
+        "stage": case.stage.value,
+        "policy_id": case.policy_id,
+        "policy_version": case.policy_version,
+        "individual": case.individual.model_dump(mode="json"),
+        "proposed_on": case.proposed_on.isoformat(),
+        "proposed_by": case.proposed_by.value,
+        "proposer": _actor(case.proposer),
+        "municipality": case.municipality.model_dump(mode="json"),
+        "region": case.region.model_dump(mode="json"),
+        "county": case.municipality.region,
+        "need_assessed_by": case.need_assessed_by.value if case.need_assessed_by else None,
+        "triggers": [t.value for t in case.triggers],
+        "presumed_need_groups": [g.value for g in case.presumed_need_groups],
+        "plan_type": case.plan_type.value,
+        "discharge": case.discharge.model_dump(mode="json") if case.discharge else None,
+        "parties": parties,
+        "consent": consent.model_dump(mode="json") if consent else None,
+        "consents": len(case.consents),
+        "wishes_recorded": case.wishes is not None,
+        "meeting": None if meeting is None else {
+            "number": meeting.number, "at": meeting.at.isoformat(),
+            "on": local_date(meeting.at).isoformat(), "place": meeting.place,
+            "invited_on": meeting.invited_on.isoformat(),
+        },
+        "meetings": len(case.meetings),
+        "first_meeting_on": (
+            local_date(case.meetings[0].at).isoformat() if case.meetings else None
+        ),
+        "invitations": {
+            key: {
+                "role": s.invitation.participant.role.value,
+                "name": s.invitation.participant.name,
+                "organisation_id": (s.invitation.participant.organisation.id
+                                    if s.invitation.participant.organisation else None),
+                "meeting_number": s.meeting_number,
+                "reply": s.reply.value if s.reply else None,
+                "comment": s.comment,
+            }
+            for key, s in case.invitations.items()
+        },
+        "contact_person": _actor(case.contact_person),
+        "plan": None if plan is None else {
+            "revision": plan.revision, "decided_on": plan.decided_on.isoformat(),
+            **plan.content.model_dump(mode="json"),
+        },
+        "follow_ups": len(case.follow_ups),
+        "last_follow_up_on": (
+            case.follow_ups[-1].held_on.isoformat() if case.follow_ups else None
+        ),
+        "plan_copies": len(case.plan_copies),
+        "closures": {
+            org: {"reason": c.reason.value, "on": c.on.isoformat(), "by_unit": None}
+            for org, c in case.closures.items()
+        },
+        "declined_on": _iso(getattr(case, "declined_on", None)),
+        "closed_on": _iso(getattr(case, "closed_on", None)),
+        "corrections": len(case.corrections),
+        "deadlines": {
+            key: {
+                **s.deadline.model_dump(mode="json"), "set_on": None,
+                "met_on": _iso(s.met_on), "cancelled_on": _iso(s.cancelled_on),
+            }
+            for key, s in case.deadlines.items()
+        },
+    }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+@router.get(
+    "/cases/{case_id}/as-of", response_model=CaseAsOf, responses=READ_RESPONSES,
+    summary="The case as it stood at an instant (replayed from the log)",
+)
+def read_as_of(
+    case_id: UUID,
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    at: Annotated[Instant, Query(description="an ISO 8601 instant; without an offset it is "
+                                              "Swedish local time")],
+) -> dict[str, Any]:
+    """Access is decided by the case's *current* record: a withdrawn consent takes away the
+    right to read the case's personal data as it ever stood, a consent now covers its past."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=STOCKHOLM)
+    if not (datetime.combine(FIRST_DAY, time(), STOCKHOLM) <= at
+            < datetime.combine(LAST_DAY + timedelta(days=1), time(), STOCKHOLM)):
+        raise ProblemError(422, "Invalid input", f"at must lie between {FIRST_DAY} and "
+                           f"{LAST_DAY}", kind="invalid-input", field="at")
+    record = _record(svc, case_id)
+    access = authorise(svc, request, caller, record, "read_as_of")
+    with svc.datastore.transaction(commit=False) as curs:
+        case = case_as_of(svc.ledger, curs, svc.schema, case_id, at)
+    if case is None:
+        raise ProblemError(404, "Case not yet proposed", f"case {case_id} was not recorded "
+                           f"by {at.isoformat()}", kind="case-not-found", field="at")
+    body = {"at": at, "version": case.version, "case": view(record_of(case), access.level)}
+    write_read(svc, request, caller, access, action="read_as_of", case_id=case_id,
+               record=record, view=access.level.value)
+    return body
+
+
+# ------------------------------------------------------------------------ lists
+
+
+class CaseListItem(BaseModel):
+    case_id: UUID
+    version: int
+    stage: str
+    municipality_id: str
+    region_id: str
+    county: str
+    parties: list[str]
+    units: list[str]
+    proposed_on: date
+    updated_at: datetime
+
+
+class CaseList(BaseModel):
+    organisation_id: str | None
+    cases: list[CaseListItem]
+    next_after: UUID | None = None  # pass as ``after`` for the next page; None: no more
+
+
+Stage = Literal["proposed", "active", "meeting_scheduled", "plan_established", "closing",
+                "closed", "declined"]
+
+
+@router.get(
+    "/cases", response_model=CaseList, responses=LIST_RESPONSES,
+    summary="Cases by organisation, unit and stage (no personal data)",
+)
+def list_cases_route(
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    organisation_id: Annotated[Identifier | None, Query(
+        description="a party organisation; default (and for everyone but "
+                                    "auditors, only) the caller's own")] = None,
+    unit: Unit = None,
+    stage: Stage | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[UUID | None, Query(description="the last case id of the previous page")]
+    = None,
+) -> dict[str, Any]:
+    scope = organisation_scope(svc, request, caller, organisation_id, "read_case_list")
+    with svc.datastore.transaction(commit=False) as curs:
+        rows = list_cases(curs, svc.schema, organisation_id=scope, unit=unit, stage=stage,
+                          limit=limit, after=after)
+    return {
+        "organisation_id": scope,
+        "cases": rows,
+        "next_after": rows[-1]["case_id"] if len(rows) == limit else None,
+    }
+
+
+# ------------------------------------------------------------------------ the dashboard
+
+
+class PendingDeadline(BaseModel):
+    case_id: UUID
+    key: str
+    kind: str
+    rule: str
+    due: date
+    responsible_organisation_id: str | None = None
+    responsible_unit: str | None = None
+    county: str
+    policy_id: str
+    state: Literal["open", "due_soon", "overdue"]
+    days_overdue: int
+
+
+class PendingDeadlines(BaseModel):
+    as_of: date
+    organisation_id: str | None
+    deadlines: list[PendingDeadline]
+
+
+Kind = Annotated[DeadlineKind | None, Query(description="one kind of deadline")]
+OrganisationFilter = Annotated[Identifier | None, Query(
+    description="the responsible organisation; default (and for everyone but "
+                                "auditors, only) the caller's own")]
+
+
+@router.get(
+    "/dashboard/deadlines", response_model=PendingDeadlines, responses=LIST_RESPONSES,
+    tags=["dashboard"], summary="Deadlines overdue or due soon, most overdue first",
+)
+def dashboard_deadlines(
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    as_of: AsOf = None,
+    within_days: Annotated[int | None, Query(ge=0, le=366)] = None,
+    organisation_id: OrganisationFilter = None,
+    unit: Unit = None,
+    county: County = None,
+    kind: Kind = None,
+    overdue_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    day = _as_of(svc, as_of)
+    scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard")
+    with svc.datastore.transaction(commit=False) as curs:
+        rows = pending_deadlines(
+            curs, svc.schema, as_of=day, within_days=within_days, organisation_id=scope,
+            unit=unit, county=county, kind=kind.value if kind else None,
+            overdue_only=overdue_only, limit=limit,
+        )
+    return {"as_of": day, "organisation_id": scope, "deadlines": rows}
+
+
+class StateCounts(BaseModel):
+    open: int = 0
+    due_soon: int = 0
+    overdue: int = 0
+    met_in_time: int = 0
+    met_late: int = 0
+    cancelled: int = 0
+
+
+class DeadlineCounts(BaseModel):
+    as_of: date
+    organisation_id: str | None
+    group_by: str
+    counts: dict[str, StateCounts]
+
+
+@router.get(
+    "/dashboard/counts", response_model=DeadlineCounts, responses=LIST_RESPONSES,
+    tags=["dashboard"], summary="Deadlines per state, grouped by organisation, unit, county or "
+                                "kind",
+)
+def dashboard_counts(
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    as_of: AsOf = None,
+    within_days: Annotated[int | None, Query(ge=0, le=366)] = None,
+    group_by: Literal["organisation", "unit", "county", "kind"] = "kind",
+    organisation_id: OrganisationFilter = None,
+    unit: Unit = None,
+    county: County = None,
+    kind: Kind = None,
+    settled_within_days: Annotated[int | None, Query(
+        ge=1, le=3660, description="count settled deadlines of this many days only")] = 30,
+) -> dict[str, Any]:
+    day = _as_of(svc, as_of)
+    scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard")
+    with svc.datastore.transaction(commit=False) as curs:
+        counts = deadline_counts(
+            curs, svc.schema, as_of=day, within_days=within_days, group_by=group_by,
+            organisation_id=scope, unit=unit, county=county, kind=kind.value if kind else None,
+            settled_within_days=settled_within_days,
+        )
+    return {"as_of": day, "organisation_id": scope, "group_by": group_by, "counts": counts}
+
+
+class AdherenceMonth(BaseModel):
+    month: str
+    due: int
+    met_in_time: int
+    met_late: int
+    unmet: int
+    share_met_in_time: float
+
+
+class Adherence(BaseModel):
+    as_of: date
+    since: date
+    organisation_id: str | None
+    months: list[AdherenceMonth]
+
+
+@router.get(
+    "/dashboard/adherence", response_model=Adherence, responses=LIST_RESPONSES,
+    tags=["dashboard"], summary="Per month: deadlines due, met in time, met late, unmet",
+)
+def dashboard_adherence(
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    as_of: AsOf = None,
+    since: Annotated[Day | None, Query(description="default: a year before as_of")] = None,
+    organisation_id: OrganisationFilter = None,
+    unit: Unit = None,
+    county: County = None,
+    kind: Kind = None,
+) -> dict[str, Any]:
+    day = _as_of(svc, as_of)
+    start = since or day - timedelta(days=365)
+    if not FIRST_DAY <= start <= day:
+        raise ProblemError(422, "Invalid input", f"since must lie between {FIRST_DAY} and "
+                           "as_of", kind="invalid-input", field="since")
+    scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard")
+    with svc.datastore.transaction(commit=False) as curs:
+        months = adherence_by_month(
+            curs, svc.schema, as_of=day, since=start, organisation_id=scope, unit=unit,
+            county=county, kind=kind.value if kind else None,
+        )
+    return {"as_of": day, "since": start, "organisation_id": scope, "months": months}
+
+
+class FirstMeetings(BaseModel):
+    organisation_id: str | None
+    since: date | None
+    cases: int
+    median_days: int | None = None
+    p90_days: int | None = None
+    histogram: dict[str, int]
+
+
+@router.get(
+    "/dashboard/first-meetings", response_model=FirstMeetings, responses=LIST_RESPONSES,
+    tags=["dashboard"], summary="Days from proposal to the first meeting: buckets, median, p90",
+)
+def dashboard_first_meetings(
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    since: Annotated[Day | None, Query(description="cases proposed on or after")] = None,
+    organisation_id: Annotated[Identifier | None, Query(
+        description="the case's municipality or region; for everyone but "
+                                    "auditors, only the caller's own")] = None,
+    county: County = None,
+) -> dict[str, Any]:
+    if since is not None and not FIRST_DAY <= since <= LAST_DAY:
+        raise ProblemError(422, "Invalid input", f"since must lie between {FIRST_DAY} and "
+                           f"{LAST_DAY}", kind="invalid-input", field="since")
+    scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard",
+                               field="organisation_id")
+    with svc.datastore.transaction(commit=False) as curs:
+        figures = days_to_first_meeting(curs, svc.schema, since=since, organisation_id=scope,
+                                        county=county)
+    return {"organisation_id": scope, "since": since, **figures}

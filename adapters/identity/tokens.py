@@ -1,0 +1,268 @@
+"""Bearer tokens: who is calling, from which organisation and unit, in which roles.
+
+Development uses HS256 with a shared secret (``SIP_JWT_SECRET``; ``sip-ledger token`` mints
+tokens with it). Production points ``SIP_JWKS_URL`` or ``SIP_JWKS_FILE`` at the identity
+provider's keys: RS256 tokens are verified against them, and HS256 tokens are then refused, so a
+leaked development secret opens nothing. PyJWT does the cryptography and the JWKS fetching.
+
+Claims: ``sub`` (person id), ``name``, ``org_id``, ``org_kind`` (kommun, region, skola, …),
+``org_name``, ``unit``, ``roles`` (coordinator, supervisor, auditor, service) and ``scope``
+(space separated; ``feed:personal`` lets a service receive personal data in the event feed),
+``iat`` and ``exp``.
+
+What a token must also satisfy, beyond its signature:
+
+- Its organisation is in the organisation directory (adapters/identity/organisations.py) with the
+  same kind (and, where the directory lists units, one of its units); otherwise 401, logged with the
+  organisation id and the reason. The caller's organisation is then the directory's record: its
+  name and region, never the token's ``org_name``.
+- ``iat`` is required and ``exp - iat`` is at most ``SIP_TOKEN_MAX_LIFETIME_S`` (12 h at most),
+  so a leaked token is worth hours, not months.
+- Roles combine, except that an auditor is read-only whatever else it holds: a token with
+  ``auditor`` and any other role is taken as ``auditor`` alone (it reads as an auditor, logged,
+  and every write is refused by role). It is not refused, because an identity provider that
+  derives roles from group membership gives such a person both, and they still need to audit.
+- At most ``MAX_TOKEN_CHARS`` characters: a longer one is refused before it is decoded, and so
+  never reaches the cache of verified tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import jwt
+from pydantic import ValidationError
+
+from adapters.identity.organisations import OrganisationDirectory, Refusal, shown_id
+from adapters.logging import get_logger
+from adapters.settings import Settings
+from domain.parties import Actor, Organisation, OrganisationKind, Role
+
+log = get_logger(__name__)
+
+# The feed carries personal data only to a service whose token has this scope.
+FEED_PERSONAL_SCOPE = "feed:personal"
+DEV_TOKEN_TTL_S = 8 * 3600
+# Verified tokens kept for their lifetime, so a client's every request does not pay for the
+# signature check again (a service sends the same token thousands of times).
+VERIFIED_CACHE_SIZE = 4096
+# Identity providers' tokens are 1-4 KB; 8 KB leaves room for many roles and units. A longer
+# header is refused before any work, and never cached (the cache would hold megabytes).
+MAX_TOKEN_CHARS = 8192
+# How far in the future an ``iat`` may lie (the identity provider's clock runs a little ahead).
+IAT_SKEW_S = 60
+
+
+class InvalidToken(Exception):
+    """The bearer token is missing, malformed, expired or not signed by a trusted key."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as its verified token says."""
+
+    person_id: str
+    name: str
+    organisation: Organisation
+    unit: str = ""
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+    @property
+    def is_auditor(self) -> bool:
+        return Role.AUDITOR in self.roles
+
+    def actor(self, role: Role = Role.COORDINATOR) -> Actor:
+        """The actor recorded in the events this caller causes (R32)."""
+        return Actor(
+            person_id=self.person_id, name=self.name, organisation=self.organisation,
+            unit=self.unit, role=role,
+        )
+
+    def claims(self) -> dict[str, Any]:
+        return {
+            "sub": self.person_id,
+            "name": self.name,
+            "org_id": self.organisation.id,
+            "org_kind": self.organisation.kind.value,
+            "org_name": self.organisation.name,
+            "org_region": self.organisation.region,
+            "unit": self.unit,
+            "roles": sorted(r.value for r in self.roles),
+            "scope": " ".join(sorted(self.scopes)),
+        }
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    try:
+        organisation = Organisation(
+            id=claims["org_id"], kind=OrganisationKind(claims["org_kind"]),
+            name=claims.get("org_name") or "", region=claims.get("org_region") or "",
+        )
+        roles = claims.get("roles") or []
+        if isinstance(roles, str):
+            roles = roles.split()
+        granted = frozenset(Role(r) for r in roles)
+        if Role.AUDITOR in granted:  # an auditor is read-only whatever else it holds
+            granted = frozenset({Role.AUDITOR})
+        principal = Principal(
+            person_id=str(claims["sub"]),
+            name=str(claims.get("name") or claims["sub"]),
+            organisation=organisation,
+            unit=str(claims.get("unit") or ""),
+            roles=granted,
+            scopes=frozenset(str(claims.get("scope") or "").split()),
+        )
+        # The actor must be recordable: the same limits as an event's actor.
+        principal.actor()
+    except KeyError as missing:
+        raise InvalidToken(f"token lacks the claim {missing.args[0]!r}") from None
+    except (ValueError, ValidationError, TypeError) as error:
+        raise InvalidToken(f"token claims are malformed: {_first_line(error)}") from None
+    if not principal.roles:
+        raise InvalidToken("token carries no role (coordinator, supervisor, auditor, service)")
+    return principal
+
+
+def _log_refusal(reason: str, principal: Principal) -> None:
+    """A signed token the directory refuses is worth an operator's look (a misconfigured
+    identity provider, or a forged claim under a leaked key). The organisation id is logged only
+    when it is id-shaped and no personal identity number; never the name, unit or person."""
+    log.warning("token refused", reason=reason,
+                organisation_id=shown_id(principal.organisation.id).strip("'"),
+                org_kind=principal.organisation.kind.value)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+class TokenVerifier:
+    """Verifies bearer tokens as the settings say (HS256 secret, or RS256 against a JWKS)."""
+
+    def __init__(self, settings: Settings,
+                 directory: OrganisationDirectory | None = None) -> None:
+        """``directory``: the organisations whose tokens are accepted; default: the one
+        ``SIP_ORGANISATIONS_FILE`` names. With neither, every token is refused."""
+        self.directory = (directory if directory is not None
+                          else OrganisationDirectory.from_settings(settings))
+        self.max_lifetime_s = settings.token_max_lifetime_s
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self._jwks_client: jwt.PyJWKClient | None = None
+        self._jwks: jwt.PyJWKSet | None = None
+        if settings.jwks_url:
+            self._jwks_client = jwt.PyJWKClient(settings.jwks_url, cache_keys=True)
+        elif settings.jwks_file:
+            self._jwks = jwt.PyJWKSet.from_json(settings.jwks_file.read_text())
+        self._secret = settings.jwt_secret.get_secret_value()
+        self.algorithms = ["RS256"] if settings.uses_jwks else ["HS256"]
+        # Verifying may fetch the JWKS over the network (first use, unknown key id).
+        self.may_block = self._jwks_client is not None
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise InvalidToken(f"token is longer than {MAX_TOKEN_CHARS} characters")
+        with self._lock:
+            hit = self._verified.get(token)
+            if hit is not None:
+                if hit[1] > time.time():
+                    self._verified.move_to_end(token)
+                    return hit[0]
+                del self._verified[token]
+        principal, expires = self._verify(token)
+        with self._lock:
+            self._verified[token] = (principal, expires)
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        try:
+            key: Any = self._key_for(token)
+            claims = jwt.decode(
+                token, key, algorithms=self.algorithms, issuer=self.issuer,
+                audience=self.audience,
+                # iat is checked below, with a little allowance for the issuer's clock.
+                options={"require": ["exp", "iat", "sub"], "verify_iat": False,
+                         "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token has expired") from None
+        except (jwt.PyJWTError, ValueError) as error:
+            raise InvalidToken(f"token is not valid: {_first_line(error)}") from None
+        issued, expires = claims["iat"], claims["exp"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool)
+                   for v in (issued, expires)):
+            raise InvalidToken("token is not valid: iat and exp must be numbers")
+        if issued > time.time() + IAT_SKEW_S:
+            raise InvalidToken("token is not valid: it was issued in the future (iat)")
+        if expires - issued > self.max_lifetime_s:
+            raise InvalidToken(
+                f"token lives longer than {self.max_lifetime_s} s (exp - iat; "
+                "SIP_TOKEN_MAX_LIFETIME_S)"
+            )
+        principal = principal_from_claims(claims)
+        return self._as_directory_says(principal), float(expires)
+
+    def _as_directory_says(self, principal: Principal) -> Principal:
+        """The principal with the directory's record of its organisation, or refused."""
+        if self.directory is None:
+            _log_refusal("no-directory", principal)
+            raise InvalidToken("no organisation directory is configured "
+                               "(SIP_ORGANISATIONS_FILE); no token is accepted")
+        found = self.directory.check(principal.organisation, principal.unit)
+        if isinstance(found, Refusal):
+            _log_refusal(found.reason, principal)
+            raise InvalidToken(found.detail)
+        return replace(principal, organisation=found)
+
+    def _key_for(self, token: str) -> Any:
+        if self._jwks_client is not None:
+            return self._jwks_client.get_signing_key_from_jwt(token).key
+        if self._jwks is not None:
+            kid = jwt.get_unverified_header(token).get("kid")
+            for key in self._jwks.keys:
+                if kid is None or key.key_id == kid:
+                    return key.key
+            raise InvalidToken(f"no key {kid!r} in the configured JWKS")
+        return self._secret
+
+
+def mint_token(
+    principal: Principal, settings: Settings, *, ttl_s: int = DEV_TOKEN_TTL_S,
+    private_key_pem: str | None = None, kid: str | None = None,
+) -> str:
+    """A signed token for ``principal``: HS256 with the development secret, or RS256 with a
+    private key (tests and the JWKS set-up in the README)."""
+    now = int(time.time())
+    claims = {**principal.claims(), "iat": now, "exp": now + ttl_s}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if private_key_pem is not None:
+        headers = {"kid": kid} if kid else None
+        return jwt.encode(claims, private_key_pem, algorithm="RS256", headers=headers)
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def public_jwks(public_key_pem: str, kid: str) -> str:
+    """A JWKS document holding one RSA public key (for tests and a development JWKS file)."""
+    from cryptography.hazmat.primitives import serialization
+    from jwt.algorithms import RSAAlgorithm
+
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    jwk = json.loads(RSAAlgorithm.to_jwk(key))
+    jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
+    return json.dumps({"keys": [jwk]})
