@@ -23,11 +23,13 @@ run: install
 # The whole suite on a real PostgreSQL: SIP_TEST_DATABASE_URL if set, else the embedded server.
 test: install
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
-# Storage and domain tests only (CI runs these a second time against another server version).
+# Domain, storage and read-model (runner included) tests only (CI runs these a second time
+# against another server version).
 test-store: install
-	$(BIN)/pytest tests/domain tests/store tests/projections tests/runner
+	$(BIN)/pytest tests/domain tests/adapters/store tests/projections
 
 # All on the same server (SIP_BENCH_DATABASE_URL, else the embedded one in var/bench-pgdata);
 # figures merged into var/bench.json. The read-model bench keeps its demo log (schema bench_log)
@@ -42,6 +44,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -56,7 +56,8 @@ def store_setting(settings: Settings) -> tuple[str, str | None]:
         return ("SIP_PGDATA" if settings.pgdata is not None else "SIP_DATA_DIR"), None
     url = settings.database_url.get_secret_value()
     password = conninfo_to_dict(url).get("password") if "://" in url or "=" in url else None
-    return "SIP_DATABASE_URL", password
+    # psycopg types a conninfo value as str or int; a password is text.
+    return "SIP_DATABASE_URL", None if password is None else str(password)
 
 
 @contextmanager

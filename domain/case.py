@@ -143,7 +143,7 @@ class SipCase(Aggregate):
         self.deadlines: dict[str, DeadlineState] = {}
         self._add_deadlines(deadlines)
 
-    def __deepcopy__(self, memo: dict) -> SipCase:
+    def __deepcopy__(self, memo: dict[int, Any]) -> SipCase:
         """A copy for the aggregate cache, made by knowing the state's shape.
 
         Everything a case holds is immutable (frozen pydantic values, enums, dates, UUIDs) except
@@ -754,7 +754,7 @@ class CaseSnapshot(Snapshot):
         check_shape(snapshot.state)  # refuse to store what could not be restored exactly
         return snapshot
 
-    def mutate(self, _: None) -> SipCase:  # type: ignore[override]
+    def mutate(self, _: None) -> SipCase:
         aggregate = super().mutate(None)
         if not isinstance(aggregate, SipCase):
             raise SnapshotMismatch(f"{self.topic} is not a SipCase")
@@ -763,4 +763,4 @@ class CaseSnapshot(Snapshot):
 
 
 # The library takes snapshots with the aggregate class's ``Snapshot`` (Application.take_snapshot).
-SipCase.Snapshot = CaseSnapshot  # type: ignore[misc]
+SipCase.Snapshot = CaseSnapshot

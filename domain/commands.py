@@ -16,6 +16,7 @@ renamed: stored events and clients name them.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from pydantic import Field
@@ -25,12 +26,15 @@ from .limits import (
     DAY_NOTE,
     INSTANT_NOTE,
     LONG_TEXT_MAX,
+    PERSONAL_IDENTITY_NUMBER_FORMAT,
     SHORT_TEXT_MAX,
     VERSION_MAX,
     Day,
     Identifier,
     Instant,
+    Line,
     LongText,
+    MaxItems,
     Name,
     NameOrEmpty,
     Note,
@@ -39,15 +43,12 @@ from .limits import (
     Place,
     PlaceOrEmpty,
     ShortText,
-    few,
-    line,
-    text,
+    Text,
 )
 from .parties import (
     EXAMPLE_KOMMUN,
     EXAMPLE_REGION,
     PERSONAL_DATA,
-    PERSONAL_IDENTITY_NUMBER_FORMAT,
     Frozen,
     Organisation,
     OrganisationKind,
@@ -201,7 +202,7 @@ class Individual(Frozen):
     name: Name = Field(
         description=f"The individual's name. {PERSONAL_DATA}", examples=[EXAMPLE_NAME]
     )
-    guardians: few(Person, 10) = Field(
+    guardians: Annotated[tuple[Person, ...], MaxItems(10)] = Field(
         default=(),
         description="R10: every registered guardian (vårdnadshavare) of a child under 18: each "
         "of them must then consent, named the same way in the consent's givers. Empty for an "
@@ -249,7 +250,7 @@ class Wishes(Frozen):
         default="", description="R20: where the individual wants to meet.",
         examples=["Hemma hos Tolvan"],
     )
-    time_of_day: line(200) = Field(
+    time_of_day: Annotated[str, Line(200)] = Field(
         default="", description="R20: what time of day suits the individual.",
         examples=["förmiddag"],
     )
@@ -266,13 +267,13 @@ class Wishes(Frozen):
         default="", description="R20: the environment the individual needs.",
         examples=["Ett lugnt rum utan fönster mot gatan"],
     )
-    support: few(line(200), 20) = Field(
+    support: Annotated[tuple[Annotated[str, Line(200)], ...], MaxItems(20)] = Field(
         default=(),
         description="R20: support the individual needs at the meeting, such as picture support "
         "(bildstöd) or an interpreter (tolk).",
         examples=[["bildstöd", "tolk"]],
     )
-    interpreter_language: line(100) = Field(
+    interpreter_language: Annotated[str, Line(100)] = Field(
         default="", description="R20: the language an interpreter is needed for, if any.",
         examples=["arabiska"],
     )
@@ -365,7 +366,7 @@ class Responsible(Frozen):
 class Intervention(Frozen):
     """R25: an intervention (insats) and who is responsible for it."""
 
-    description: text(SHORT_TEXT_MAX, min_length=1) = Field(
+    description: Annotated[str, Text(SHORT_TEXT_MAX, min_length=1)] = Field(
         description="R25: the intervention.", examples=["Boendestöd två gånger i veckan"]
     )
     responsible: Responsible = Field(description="R25: who is responsible for it.")
@@ -374,12 +375,14 @@ class Intervention(Frozen):
 class PlanContent(Frozen):
     """R25: what every plan states."""
 
-    needs: few(ShortText, 30) = Field(
+    needs: Annotated[tuple[ShortText, ...], MaxItems(30)] = Field(
         description="R25: the individual's needs: at least one, none blank.",
         examples=[["Stöd i boendet", "Psykiatrisk behandling"]],
     )
-    goals: few(Goal, 30) = Field(description="R25, R27: the goals: at least one, each SMART.")
-    interventions: few(Intervention, 50) = Field(
+    goals: Annotated[tuple[Goal, ...], MaxItems(30)] = Field(
+        description="R25, R27: the goals: at least one, each SMART."
+    )
+    interventions: Annotated[tuple[Intervention, ...], MaxItems(50)] = Field(
         description="R25: the interventions and who is responsible for each: at least one."
     )
     overall_responsibility: OrganisationKind = Field(
@@ -454,13 +457,13 @@ class ProposeSip(Command):
         "the kommun does, or at discharge the region.",
         examples=["region"],
     )
-    triggers: few(Trigger, 10) = Field(
+    triggers: Annotated[tuple[Trigger, ...], MaxItems(10)] = Field(
         default=(),
         description="R08: why a SIP is needed. A proposal gives at least one trigger or one "
         "presumed-need group.",
         examples=[["coordination_requested", "several_competences"]],
     )
-    presumed_need_groups: few(PresumedNeedGroup, 10) = Field(
+    presumed_need_groups: Annotated[tuple[PresumedNeedGroup, ...], MaxItems(10)] = Field(
         default=(),
         description="R07: the groups the individual belongs to for whom a plan is presumed to "
         "be needed.",
@@ -481,7 +484,7 @@ class ProposeSip(Command):
         description="R05: set when the proposal starts at hospital discharge; left out "
         "otherwise.",
     )
-    acknowledged_open_case_ids: few(UUID, 100) = Field(
+    acknowledged_open_case_ids: Annotated[tuple[UUID, ...], MaxItems(100)] = Field(
         default=(),
         description="R09: the individual's open cases the proposer has reviewed. A proposal "
         "for an individual with an open SIP is refused (422, R09) until every open case is "
@@ -506,7 +509,7 @@ class RecordConsent(CaseCommand):
     """R10–R14: the individual's consent: who gave it, in what form, for how long, and which
     organisations may exchange information."""
 
-    givers: few(ConsentGiver, 10) = Field(
+    givers: Annotated[tuple[ConsentGiver, ...], MaxItems(10)] = Field(
         description="R10: who gave consent: at least one. From 18 the individual or their "
         "administrator (förvaltare); under 18 every registered guardian.",
         examples=[[{"role": "individual", "name": EXAMPLE_NAME}]],
@@ -535,13 +538,13 @@ class RecordConsent(CaseCommand):
         f"past. {DAY_NOTE}",
         examples=["2026-03-02"],
     )
-    organisation_ids: few(Identifier, 50) = Field(
+    organisation_ids: Annotated[tuple[Identifier, ...], MaxItems(50)] = Field(
         description="R13: the ids of the organisations that may exchange information in this "
         "planning (at least one): only they may be invited (R14) and read the case's personal "
         "data.",
         examples=[["kommun-goteborg", "region-vg", "fk"]],
     )
-    approved_persons: few(Name, 50) = Field(
+    approved_persons: Annotated[tuple[Name, ...], MaxItems(50)] = Field(
         default=(),
         description="R14: the private persons (relatives, trustee, personal representative, "
         "support person) the individual agrees to invite, by name; an invitation to a private "
@@ -580,7 +583,7 @@ class ConveneMeeting(CaseCommand):
     )
     place: Place = Field(description="Where the meeting is held.",
                          examples=["Stadshuset, rum 3"])
-    invitations: few(Invitation, 50) = Field(
+    invitations: Annotated[tuple[Invitation, ...], MaxItems(50)] = Field(
         description="R21–R24: who is invited, at least one; each participant once. "
         "Organisations within the consent's organisation_ids, private persons among its "
         "approved_persons (R14).",
@@ -622,7 +625,7 @@ class RecordFollowUp(CaseCommand):
         f"the future. {DAY_NOTE}",
         examples=["2025-06-30"],
     )
-    what_happened: text(LONG_TEXT_MAX, min_length=1) = Field(
+    what_happened: Annotated[str, Text(LONG_TEXT_MAX, min_length=1)] = Field(
         description="R29: what happened since the plan or the last follow-up.",
         examples=["Boendestödet har kommit igång"],
     )
@@ -630,7 +633,7 @@ class RecordFollowUp(CaseCommand):
         default="", description="R29: what remains to be done.",
         examples=["Samtalsbehandlingen har inte börjat"],
     )
-    new_needs: few(ShortText, 30) = Field(
+    new_needs: Annotated[tuple[ShortText, ...], MaxItems(30)] = Field(
         default=(), description="R29: needs that have come up since.",
         examples=[["Stöd till sysselsättning"]],
     )
@@ -683,7 +686,7 @@ class CorrectEntry(CaseCommand):
         description="R32: why the correction is made (at least 3 characters).",
         examples=["Fel datum angavs"],
     )
-    correction: text(LONG_TEXT_MAX, min_length=1) = Field(
+    correction: Annotated[str, Text(LONG_TEXT_MAX, min_length=1)] = Field(
         description="R32: what is corrected: which field, and its new value.",
         examples=["valid_until ska vara 2026-02-28"],
     )

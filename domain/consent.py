@@ -24,8 +24,17 @@ class Consent(Frozen):
     withdrawn_on: date | None = None
 
     def is_valid_on(self, day: date) -> bool:
-        withdrawn = self.withdrawn_on is not None and self.withdrawn_on <= day
-        return not withdrawn and self.valid_from <= day <= self.valid_until
+        return valid_on(day, self.valid_from, self.valid_until, self.withdrawn_on)
+
+
+def valid_on(
+    day: date, valid_from: date, valid_until: date, withdrawn_on: date | None = None
+) -> bool:
+    """Whether a consent lifts confidentiality on ``day`` (R12, R13): within its dates and not
+    withdrawn by then. A function of the dates alone, so the read side decides access (R13) by
+    the same rule from a record's dates without rebuilding a ``Consent``."""
+    withdrawn = withdrawn_on is not None and withdrawn_on <= day
+    return not withdrawn and valid_from <= day <= valid_until
 
 
 def check_consent(

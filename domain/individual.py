@@ -16,7 +16,7 @@ _NAMESPACE = uuid5(NAMESPACE_URL, "urn:sip-ledger:individual")
 
 class IndividualCases(Aggregate):
     @staticmethod
-    def create_id(key: str) -> UUID:  # type: ignore[override]
+    def create_id(key: str) -> UUID:
         return uuid5(_NAMESPACE, key)
 
     @event("Registered")

@@ -5,15 +5,15 @@ value the store or the read models cannot hold (a NUL byte, a lone surrogate, a 
 year 9999) is refused at the edge as a 422 naming the field, never deep inside as a 500 or a
 frozen read model.
 
-- ``line(n)``: single-line text of at most n characters, no control characters at all (names,
-  places, units).
-- ``text(n)``: free text of at most n characters; newlines and tabs kept, other control
-  characters refused (notes, descriptions, plan text).
+- ``Annotated[str, Line(n)]``: single-line text of at most n characters, no control characters
+  at all (names, places, units).
+- ``Annotated[str, Text(n)]``: free text of at most n characters; newlines and tabs kept, other
+  control characters refused (notes, descriptions, plan text).
 - ``Identifier``: organisation, person, unit and policy ids: ``IDENTIFIER_PATTERN``, at most
   ``IDENTIFIER_MAX`` characters.
 - ``Day`` and ``Instant``: between ``EARLIEST_DAY`` and ``LATEST_DAY`` (an instant by its own
   wall-clock date, so no offset can push it past what Python and PostgreSQL can hold).
-- ``few(type, n)``: a tuple of at most n items.
+- ``Annotated[tuple[T, ...], MaxItems(n)]``: a tuple of at most n items.
 
 The limits bind *input* only. The same value objects are stored inside events, and an event
 recorded by an older release under looser rules must still load: the stored-event decoder
@@ -21,16 +21,22 @@ validates with ``STORED`` as the pydantic context, and then these checks let eve
 (pydantic-core would enforce a ``max_length`` or ``pattern`` given to ``Field`` whatever the
 context, which is why the checks are validators here and the limits are only written into the
 JSON schema, where the OpenAPI document shows them.)
+
+``Line``, ``Text`` and ``MaxItems`` are annotated-types groups (pydantic unpacks them into their
+validator and schema note) rather than functions returning a type, so a type checker reads every
+field's type as plain ``str`` or ``tuple``: a call is no valid annotation.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, GetJsonSchemaHandler, ValidationInfo
 from pydantic_core import CoreSchema, PydanticCustomError, PydanticKnownError
 
@@ -67,7 +73,8 @@ _TEXT_KEEPS = frozenset("\t\n\r")
 
 
 def _stored(info: ValidationInfo) -> bool:
-    return bool(info.context) and bool(info.context.get("stored"))
+    context = info.context
+    return context is not None and bool(context.get("stored"))
 
 
 @dataclass(frozen=True)
@@ -133,22 +140,28 @@ def _string_schema(min_length: int, max_length: int, pattern: str) -> _Documente
     return _Documented(tuple(keywords))
 
 
-def line(max_length: int, *, min_length: int = 0) -> Any:
+@dataclass(frozen=True)
+class Line(GroupedMetadata):
     """Single-line text: no control characters, at most ``max_length`` characters."""
-    return Annotated[
-        str,
-        AfterValidator(_check_line(min_length, max_length)),
-        _string_schema(min_length, max_length, LINE_PATTERN),
-    ]
+
+    max_length: int
+    min_length: int = 0
+
+    def __iter__(self) -> Iterator[object]:
+        yield AfterValidator(_check_line(self.min_length, self.max_length))
+        yield _string_schema(self.min_length, self.max_length, LINE_PATTERN)
 
 
-def text(max_length: int, *, min_length: int = 0) -> Any:
+@dataclass(frozen=True)
+class Text(GroupedMetadata):
     """Free text: newlines and tabs allowed, other control characters not."""
-    return Annotated[
-        str,
-        AfterValidator(_check_text(min_length, max_length)),
-        _string_schema(min_length, max_length, TEXT_PATTERN),
-    ]
+
+    max_length: int
+    min_length: int = 0
+
+    def __iter__(self) -> Iterator[object]:
+        yield AfterValidator(_check_text(self.min_length, self.max_length))
+        yield _string_schema(self.min_length, self.max_length, TEXT_PATTERN)
 
 
 def _check_identifier(value: str, info: ValidationInfo) -> str:
@@ -232,24 +245,26 @@ def _check_items(max_items: int) -> Any:
     return check
 
 
-def few(item: Any, max_items: int) -> Any:
+@dataclass(frozen=True)
+class MaxItems(GroupedMetadata):
     """A tuple of at most ``max_items`` items."""
-    return Annotated[
-        tuple[item, ...],
-        AfterValidator(_check_items(max_items)),
-        _Documented((("maxItems", max_items),)),
-    ]
+
+    max_items: int
+
+    def __iter__(self) -> Iterator[object]:
+        yield AfterValidator(_check_items(self.max_items))
+        yield _Documented((("maxItems", self.max_items),))
 
 
 # ---- the field types, by what they hold ---------------------------------------------------
 
-Name = line(NAME_MAX, min_length=1)
-NameOrEmpty = line(NAME_MAX)
-Place = line(PLACE_MAX, min_length=1)
-PlaceOrEmpty = line(PLACE_MAX)
-ShortText = text(SHORT_TEXT_MAX)
-Note = text(NOTE_MAX)
-LongText = text(LONG_TEXT_MAX)
+Name = Annotated[str, Line(NAME_MAX, min_length=1)]
+NameOrEmpty = Annotated[str, Line(NAME_MAX)]
+Place = Annotated[str, Line(PLACE_MAX, min_length=1)]
+PlaceOrEmpty = Annotated[str, Line(PLACE_MAX)]
+ShortText = Annotated[str, Text(SHORT_TEXT_MAX)]
+Note = Annotated[str, Text(NOTE_MAX)]
+LongText = Annotated[str, Text(LONG_TEXT_MAX)]
 # The number's own format (domain/identity.py) is checked by the aggregate, naming the field;
 # the validator only bounds what reaches it. The schema shows the format (12 digits, an optional
 # - or + before the last four), not enforced here: the date and the check digit are the
@@ -263,9 +278,9 @@ PERSONAL_IDENTITY_NUMBER_FORMAT = (
     "the number is stored as YYYYMMDD-NNNC."
 )
 PersonalIdentityNumberInput = Annotated[
-    line(20), _Documented((("pattern", PERSONAL_IDENTITY_NUMBER_PATTERN),)),
+    str, Line(20), _Documented((("pattern", PERSONAL_IDENTITY_NUMBER_PATTERN),)),
 ]
 # An invitee's key: an organisation id, or "<role>:<name>" for a private person.
-ParticipantKey = line(40 + NAME_MAX, min_length=1)
+ParticipantKey = Annotated[str, Line(40 + NAME_MAX, min_length=1)]
 # The highest version a command may name (a PostgreSQL integer).
 VERSION_MAX = 2_147_483_647

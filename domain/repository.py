@@ -12,7 +12,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, ProjectorFunction, Repository
 
 # Under the ledger's name, as before this class left domain/ledger.py: operators' log filters
-# (and tests/store/test_snapshots.py) know the warning by it.
+# (and tests/adapters/store/test_snapshots.py) know the warning by it.
 log = logging.getLogger("domain.ledger")
 
 # Set while reading an aggregate type that is never snapshotted (the register), so that the

@@ -15,12 +15,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.deadlines import current_policy
 
 from .case_record import Record
 from .read_model import CaseRecordModel, as_json
+from .rows import the_row
 from .storage import qualified
 
 STATES = ("open", "due_soon", "overdue", "met_in_time", "met_late", "cancelled")
@@ -54,7 +55,8 @@ def _responsible_unit(record: Record, organisation_id: str | None) -> str | None
     responsible organisation, else the proposer's, else none is known."""
     for actor in (record["contact_person"], record["proposer"]):
         if actor and actor["organisation_id"] == organisation_id:
-            return actor["unit"]
+            unit: str = actor["unit"]
+            return unit
     return None
 
 
@@ -73,7 +75,7 @@ class DeadlineDashboard(CaseRecordModel):
         "county", "set_on", "met_on", "cancelled_on", "settled_on", "pending",
     )
 
-    def create_statements(self) -> list[Composable]:
+    def create_statements(self) -> list[SQL | Composed]:
         cases, deadlines = self.table("rm_deadline_cases"), self.table("rm_deadlines")
         return [
             # The GiST indexes below combine a text column with a date range.
@@ -96,7 +98,7 @@ class DeadlineDashboard(CaseRecordModel):
             ).format(deadlines),
         ]
 
-    def index_statements(self) -> list[Composable]:
+    def index_statements(self) -> list[SQL | Composed]:
         cases, deadlines = self.table("rm_deadline_cases"), self.table("rm_deadlines")
         return [
             # Days from proposal to first meeting, per county or municipality: index only.
@@ -293,8 +295,8 @@ def deadline_counts(
     )
     counts: dict[str, dict[str, int]] = {}
     for row in curs.fetchall():
-        group = counts.setdefault(row["grp"] or "", dict.fromkeys(STATES, 0))
-        group[row["state"]] = row["n"]
+        in_group = counts.setdefault(row["grp"] or "", dict.fromkeys(STATES, 0))
+        in_group[row["state"]] = row["n"]
     return counts
 
 
@@ -375,7 +377,7 @@ def days_to_first_meeting(
                  where=_where(conditions)),
         params,
     )
-    row = dict(curs.fetchone())
+    row = dict(the_row(curs))
     cumulative = [row.pop(f"le_{n}") for n in MEETING_DAY_BUCKETS]
     previous, histogram = 0, {}
     low = 0

@@ -1,9 +1,10 @@
 """Events as the read side sees them: the stored JSON, decoded once, without the domain classes.
 
 A read model needs a handful of fields from each event, thousands of times a second during a
-catch-up. Rebuilding the domain event objects through the library's mapper costs about 43 µs per
-event here (pydantic validation of every nested value), the JSON alone about 4 µs with orjson.
-So the projections read the stored state directly. Its shape is the library's JSON transcoding:
+catch-up. Rebuilding the domain event objects through the library's mapper costs about ten times
+what decoding the JSON alone with orjson does (pydantic validation of every nested value; bench
+figure ``read_models_catch_up_events_per_s``, tests/benchmarks/README.md). So the projections
+read the stored state directly. Its shape is the library's JSON transcoding:
 an event's attributes of registered types are wrapped as ``{"_type_": name, "_data_": value}``
 (``unwrap`` takes the value out); what is inside a wrapped pydantic value is plain JSON
 (``model_dump(mode="json")``, domain/transcodings.py). Dates and instants stay ISO strings, which
@@ -17,6 +18,10 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+
+# A stored event's state as decoded JSON: what is in it depends on the event type (domain/case.py
+# names the attributes), so the read side reads it by key.
+JSONObject = dict[str, Any]
 
 # Topics of the case aggregate's events: "domain.case:SipCase.ConsentRecorded".
 CASE_TOPIC_PREFIX = "domain.case:SipCase."
@@ -37,26 +42,32 @@ class CaseEvent:
     case_id: UUID
     version: int
     type: str  # the event's class name: "SipProposed", "ConsentRecorded", ...
-    data: dict[str, Any]
+    data: JSONObject
 
     @property
     def recorded_at(self) -> str:
-        return self.data["timestamp"]["_data_"]
+        recorded_at: str = self.data["timestamp"]["_data_"]
+        return recorded_at
 
     @property
     def on(self) -> str:
-        return self.data["on"]["_data_"]
+        on: str = self.data["on"]["_data_"]
+        return on
 
     @property
     def occurred_at(self) -> str | None:
-        return unwrap(self.data.get("occurred_at"))
+        occurred_at: str | None = unwrap(self.data.get("occurred_at"))
+        return occurred_at
 
     @property
-    def actor(self) -> dict[str, Any]:
-        return self.data["actor"]["_data_"]
+    def actor(self) -> JSONObject:
+        actor: JSONObject = self.data["actor"]["_data_"]
+        return actor
 
 
-def decode(notification_id: int, originator_id: UUID, version: int, topic: str, state: bytes):
+def decode(
+    notification_id: int, originator_id: UUID, version: int, topic: str, state: bytes
+) -> CaseEvent | None:
     """A CaseEvent, or None for events of other aggregates (the individuals' registers)."""
     if not topic.startswith(CASE_TOPIC_PREFIX):
         return None

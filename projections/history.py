@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.case import SipCase
 from domain.clock import STOCKHOLM
@@ -39,7 +39,8 @@ def _deadline_due(e: CaseEvent, kind: str) -> str | None:
     for value in e.data.get("deadlines", ()):
         d = unwrap(value)
         if d["kind"] == kind:
-            return d["due"]
+            due: str = d["due"]
+            return due
     return None
 
 
@@ -138,7 +139,7 @@ class CaseHistory(ReadModel):
         "actor_unit", "actor_role", "command_id", "summary",
     )
 
-    def create_statements(self) -> list[Composable]:
+    def create_statements(self) -> list[SQL | Composed]:
         t = self.table("rm_case_history")
         return [
             SQL(

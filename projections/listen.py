@@ -34,7 +34,7 @@ Log = Callable[..., None]
 
 def back_off(failures: int, first: float = 0.1) -> float:
     """The pause before attempt ``failures + 1``: doubling from ``2 * first``, at most 5 s."""
-    return min(first * 2**failures, MAX_PAUSE_S)
+    return min(first * 2.0**failures, MAX_PAUSE_S)
 
 
 def listen(

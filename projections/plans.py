@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable
+from psycopg.sql import SQL, Composable, Composed
 
 from .case_record import Record
 from .read_model import CaseRecordModel, as_json, as_text_array
@@ -36,7 +36,7 @@ class CurrentPlans(CaseRecordModel):
         "parties", "units", "proposed_on", "updated_at", "record",
     )
 
-    def create_statements(self) -> list[Composable]:
+    def create_statements(self) -> list[SQL | Composed]:
         t = self.table("rm_case_plans")
         return [
             SQL(
@@ -48,7 +48,7 @@ class CurrentPlans(CaseRecordModel):
             ).format(t),
         ]
 
-    def index_statements(self) -> list[Composable]:
+    def index_statements(self) -> list[SQL | Composed]:
         t = self.table("rm_case_plans")
         return [
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (parties)").format(
@@ -82,7 +82,8 @@ def current_plan(curs: Cursor[Any], schema: str, case_id: UUID) -> Record | None
     row = curs.fetchone()
     if row is None:
         return None
-    return row["record"]  # a json column: psycopg gives it back decoded
+    record: Record = row["record"]  # a json column: psycopg gives it back decoded
+    return record
 
 
 def case_parties(datastore: Any, schema: str, case_id: UUID,
@@ -120,7 +121,8 @@ def list_cases(
 
     Ordered by case id and paged with ``after`` (the last case id of the previous page).
     """
-    conditions, params = [], []
+    conditions: list[Composable] = []
+    params: list[object] = []
     if organisation_id is not None:
         conditions.append(SQL("parties @> ARRAY[%s]::text[]"))
         params.append(organisation_id)

@@ -29,7 +29,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import DataError, IntegrityError, PersistenceError
 from psycopg import Cursor
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from .storage import QUARANTINE_TABLE, qualified
 
@@ -83,7 +83,7 @@ class Quarantine:
         self.schema = schema
         self.table: Composable = qualified(schema, QUARANTINE_TABLE)
 
-    def create_statements(self) -> list[Composable]:
+    def create_statements(self) -> list[SQL | Composed]:
         return [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (model text NOT NULL, "
@@ -120,7 +120,8 @@ class Quarantine:
 
     def entries(self, curs: Cursor[Any], models: Iterable[str] | None = None,
                 case_id: UUID | None = None) -> list[Quarantined]:
-        conditions, params = [], []
+        conditions: list[Composable] = []
+        params: list[object] = []
         if models is not None:
             conditions.append(SQL("model = ANY(%s)"))
             params.append(list(models))

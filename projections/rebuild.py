@@ -32,6 +32,7 @@ from psycopg.sql import SQL
 from .quarantine import Quarantined
 from .read_model import NEXT_SUFFIX, ReadModel
 from .read_side import ReadSide
+from .rows import the_row
 from .runner import ALL_MODELS, BATCH_SIZE, rebuild_beside
 from .storage import EVENTS_TABLE, MODELS_TABLE, qualified
 
@@ -83,7 +84,7 @@ def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> li
     result = []
     with datastore.transaction(commit=False) as curs:
         curs.execute("SELECT to_regclass(%s) AS t", (f"{datastore.schema}.{MODELS_TABLE}",))
-        has_models = curs.fetchone()["t"] is not None
+        has_models = the_row(curs)["t"] is not None
         built: dict[str, Any] = {}
         if has_models:
             curs.execute(SQL("SELECT * FROM {}").format(store.models_table))
@@ -120,7 +121,7 @@ def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> li
 
 def _quarantine_counts(curs: Cursor[Any], store: ReadSide) -> dict[str, int]:
     curs.execute("SELECT to_regclass(%s) AS t", (store.quarantine.table.as_string(curs),))
-    if curs.fetchone()["t"] is None:
+    if the_row(curs)["t"] is None:
         return {}
     return store.quarantine.counts(curs, [m.name for m in ALL_MODELS])
 

@@ -1,8 +1,9 @@
 """The projection runner: feeds the read models from the notification log, exactly once.
 
 Why not the library's ``ProjectionRunner``: it applies one event per transaction and, between
-events, waits on a subscription that pulls 500 at a time and is woken only by NOTIFY — about 700
-events/s here, and after a lost LISTEN connection it stops. This runner keeps the library's
+events, waits on a subscription that pulls 500 at a time and is woken only by NOTIFY (bench figure
+`library_projection_runner_events_per_s` against `read_models_catch_up_events_per_s`), and after
+a lost LISTEN connection it stops. This runner keeps the library's
 pieces that serve — its datastore (connection pool), its application recorder's channel and
 head, its single-row tracking recorder for positions — and changes the loop (it also reads the
 log with the library's query in tuple rows, see ``ReadSide.read``):
@@ -44,9 +45,11 @@ from .plans import CurrentPlans
 from .quarantine import POISON, Quarantined
 from .read_model import ReadModel
 from .read_side import Batch, ReadSide, decode_batch, drop_tables, swap_in
+from .rows import the_row
 from .storage import EVENTS_TABLE, PROGRESS_CHANNEL, TRACKING_TABLE, qualified
 
 ALL_MODELS: tuple[type[ReadModel], ...] = (CurrentPlans, DeadlineDashboard, CaseHistory)
+ALL_MODEL_NAMES = tuple(model.name for model in ALL_MODELS)
 # Events per read and per transaction. Large enough that a catch-up pays for a commit and a
 # round trip per few thousand events; a live batch is whatever has arrived since the last one.
 BATCH_SIZE = 2_000
@@ -78,8 +81,9 @@ def _collector_paused() -> Iterator[None]:
 
     A batch allocates hundreds of thousands of small dicts (the decoded events, the records);
     the collector, triggered by the allocations, walks them again and again although they hold
-    no cycles and reference counting frees them. Measured on a 16,761-event log: decoding 22 →
-    9 µs and folding 19 → 8 µs per event with the collector paused. The pause lasts one batch
+    no cycles and reference counting frees them: pausing it cut the per-event cost of decoding
+    and folding by more than half (bench figure `read_models_catch_up_events_per_s`; the
+    numbers are in tests/benchmarks/README.md). The pause lasts one batch
     (a few hundred milliseconds at most), so other work in the process (the HTTP service) gets
     its collections between batches; was it paused already, it stays as it was.
     """
@@ -407,7 +411,7 @@ def wait_until_projected(
     datastore: PostgresDatastore,
     notification_id: int,
     *,
-    models: Sequence[str] = tuple(m.name for m in ALL_MODELS),
+    models: Sequence[str] = ALL_MODEL_NAMES,
     timeout: float = 5.0,
 ) -> bool:
     """Block until the named models (run by any process) have applied ``notification_id``.
@@ -429,8 +433,8 @@ def wait_until_projected(
         try:
             while True:
                 if not found:
-                    found = conn.execute(exists, (tracking.as_string(conn),)).fetchone()["found"]
-                reached = conn.execute(query, (list(models), notification_id)).fetchone()[
+                    found = the_row(conn.execute(exists, (tracking.as_string(conn),)))["found"]
+                reached = the_row(conn.execute(query, (list(models), notification_id)))[
                     "reached"] if found else 0
                 if reached == len(models):
                     return True

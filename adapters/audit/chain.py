@@ -1,7 +1,7 @@
 """The audit hash chain over the global event log: the encoding and the hash, as pure functions.
 
 An outside party can re-implement the chain from this description alone (and check it against
-``tests/audit/test_chain.py``, which pins a known answer):
+``tests/adapters/audit/test_chain.py``, which pins a known answer):
 
 * The chain runs over **every** row of the event table (``sipledger_events``: SIP cases and the
   individuals' registers alike), in ascending ``notification_id`` order. Gaps in the notification
@@ -90,7 +90,7 @@ def chain_over(previous: bytes, rows: Sequence[tuple[bytes, int, bytes, bytes]])
     sha256 = hashlib.sha256
     pack = _VERSION_AND_TOPIC_LENGTH.pack
     pack_length = _LENGTH.pack
-    hashes = []
+    hashes: list[bytes] = []
     append = hashes.append
     for uuid_bytes, version, topic, state in rows:
         previous = sha256(

@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composed
 
 from adapters.settings import Settings
 from projections.storage import CHAIN_TABLE, CHECKPOINTS_TABLE, qualified
@@ -287,7 +287,7 @@ def public_key_for(key_id: str, settings: Settings | None = None) -> Ed25519Publ
 # ---------------------------------------------------------------------- the store
 
 
-def _tables(datastore: PostgresDatastore) -> tuple[SQL, SQL]:
+def _tables(datastore: PostgresDatastore) -> tuple[Composed, Composed]:
     return (
         qualified(datastore.schema, CHAIN_TABLE),
         qualified(datastore.schema, CHECKPOINTS_TABLE),

@@ -45,7 +45,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Literal
 
 from adapters.audit.chain import GENESIS
-from adapters.audit.checkpoints import Checkpoint
+from adapters.audit.checkpoints import Checkpoint, key_id_of
 from projections.storage import (
     CHAIN_TABLE,
     CHECKPOINTS_TABLE,
@@ -145,8 +145,6 @@ def _first_value(row: Any) -> Any:
 def _by_key_id(
     public_keys: Mapping[str, Ed25519PublicKey] | Iterable[Ed25519PublicKey],
 ) -> dict[str, Ed25519PublicKey]:
-    from adapters.audit.checkpoints import key_id_of
-
     if isinstance(public_keys, Mapping):
         return dict(public_keys)
     return {key_id_of(k): k for k in public_keys}
@@ -416,7 +414,7 @@ def _hashes(previous: bytes, rows: list[tuple]) -> list[bytes]:
     sha256 = hashlib.sha256
     pack_head = _ID_VERSION_TOPIC_LENGTH.pack
     pack_length = _LENGTH.pack
-    out = []
+    out: list[bytes] = []
     append = out.append
     for _, uuid_bytes, version, topic, state in rows:
         h = sha256(previous)

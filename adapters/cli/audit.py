@@ -19,6 +19,7 @@ from rich.table import Table
 
 from adapters.audit.checkpoints import (
     AuditKeyError,
+    Checkpoint,
     export_checkpoints,
     public_key_pem,
     read_checkpoints,
@@ -66,7 +67,7 @@ def verify_command(
     err = Console(stderr=True)
     with reporting_errors(), key_errors():
         keys = trusted_public_keys(settings, public_key or [])
-        exported = []
+        exported: list[Checkpoint] = []
         if checkpoints is not None:
             exported, carried = read_exported(checkpoints)
             if not keys:

@@ -1,5 +1,5 @@
 """``sip-ledger audit case ID``: a case's complete history for an auditor, as JSON or HTML,
-checkable against the hash chain (built by adapters/audit/case_export.py)."""
+checkable against the hash chain (built by adapters/audit/export/)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from uuid import UUID
 
 import typer
 
-from adapters.audit.case_export import (
+from adapters.audit.checkpoints import AuditKeyError, trusted_public_keys
+from adapters.audit.export import (
     EXPORT_ACTION,
     FORMATS,
     export_case,
     render_html,
     render_json,
 )
-from adapters.audit.checkpoints import AuditKeyError, trusted_public_keys
 from adapters.bootstrap import opened_datastore, opened_ledger
 from adapters.cli.errors import EXIT_INVALID, one_line, reporting_errors
 from adapters.logging import get_logger

@@ -51,7 +51,7 @@ def run(
         runner.setup()
         # Everything alive now (modules, classes, pools) lives as long as the process: take it
         # out of the cyclic collector's sight, so its collections between batches walk only
-        # what the batches made (measured: catch-up ~14,000 → ~19,000 events/s).
+        # what the batches made (a clear gain in bench figure `read_models_catch_up_events_per_s`).
         gc.freeze()
         log.info("read models started", positions=runner.positions)
 

@@ -1,5 +1,4 @@
-"""``sip-ledger serve`` (the HTTP service under uvicorn) and ``sip-ledger token`` (development
-bearer tokens).
+"""``sip-ledger serve``: the HTTP service under uvicorn (development tokens: ``token.py``).
 
 ``serve`` opens the services (store, ledger, read-model runner, feed) before it listens, so a
 store that cannot be reached is reported as one line, and binds its port first, so a port in
@@ -19,12 +18,10 @@ and development tokens printed before it serves.
 from __future__ import annotations
 
 import random
-import re
 import signal
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -38,6 +35,7 @@ from rich.console import Console
 from adapters.bootstrap import Services, open_ledger, open_services, store_errors
 from adapters.cli import shutdown
 from adapters.cli.errors import EXIT_INVALID, reporting_errors
+from adapters.cli.production import one_line, production_refusals
 from adapters.cli.progress import progress_bar
 from adapters.demo.population import AREAS
 from adapters.demo.population import organisations as demo_organisations
@@ -47,7 +45,7 @@ from adapters.identity.tokens import DEV_TOKEN_TTL_S, Principal, mint_token
 from adapters.logging import get_logger
 from adapters.settings import Settings
 from adapters.store import start_embedded_postgres
-from domain.parties import Organisation, OrganisationKind, Role
+from domain.parties import Organisation, Role
 
 log = get_logger(__name__)
 
@@ -111,8 +109,6 @@ def serve(
 def _production_directory(settings: Settings) -> OrganisationDirectory:
     """Outside --demo: refuse development secrets and a missing or malformed organisation
     directory, on one line naming the setting (adapters/cli/production.py)."""
-    from adapters.cli.production import one_line, production_refusals
-
     missing, directory = production_refusals(settings)
     if missing or directory is None:
         typer.echo(one_line(missing), err=True)
@@ -130,7 +126,8 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio switches Nagle's algorithm off (TCP_NODELAY) only on sockets
     # whose protocol says TCP. With it on, a response's body (written after its headers) waited
-    # for the client's delayed ACK: ~40 ms on every answer (measured, tests/benchmarks/http.py).
+    # for the client's delayed ACK on every answer (bench figure `http_command_latency_p50_ms`,
+    # tests/benchmarks/http.py).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -199,7 +196,9 @@ def _open_services(settings: Settings, directory: OrganisationDirectory) -> Serv
 
 def _serve(settings: Settings, services: Any, listener: socket.socket, *, demo: bool,
            loaded: int | None) -> None:
-    # Here, not at the top: the other commands start without loading the web framework.
+    # Here, not at the top: the other commands start without loading the web framework
+    # (FastAPI, pydantic's schemas, starlette) that the HTTP app imports. Not a cycle: the HTTP
+    # service never imports the command line (the import-linter contracts say so).
     from adapters.http.app import create_app
     from adapters.http.limits import uvicorn_options
 
@@ -319,73 +318,3 @@ def demo_principals() -> dict[Role, Principal]:
                         roles=frozenset({role}))
         for role, (person_id, name) in people.items()
     }
-
-
-# ------------------------------------------------------------------ token
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_TTL_S = 30 * 86400
-
-
-def parse_ttl(text: str) -> int:
-    """``8h``, ``30m``, ``3600s``, ``1d`` or plain seconds -> seconds."""
-    match = _DURATION.match(text)
-    if not match or int(match.group(1)) == 0:
-        raise ValueError("expected a duration such as 8h, 30m, 3600s or 1d")
-    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
-    if seconds > MAX_TTL_S:
-        raise ValueError("at most 30d for a development token")
-    return seconds
-
-
-def token(
-    ctx: typer.Context,
-    person: str = typer.Option(..., "--person", help="The person's id (sub), e.g. an HSA id."),
-    name: str = typer.Option(..., "--name", help="The person's name, as events record it."),
-    org_id: str = typer.Option(..., "--org-id", help="Organisation id, e.g. kommun-goteborg."),
-    org_kind: OrganisationKind = typer.Option(..., "--org-kind", help="Kind of organisation."),
-    org_name: str = typer.Option("", "--org-name", help="Organisation name."),
-    org_region: str = typer.Option("", "--org-region", help="County key, e.g. vastra-gotaland."),
-    unit: str = typer.Option("", "--unit", help="The unit the person works in."),
-    role: list[Role] = typer.Option(..., "--role", help="A role; repeat for several."),
-    scope: list[str] = typer.Option(
-        [], "--scope", help="A scope, e.g. feed:personal (personal data in the event feed)."
-    ),
-    ttl: str = typer.Option("8h", "--ttl", help="Lifetime: 8h, 30m, 3600s, 1d."),
-) -> None:
-    """Print a development bearer token (HS256, signed with SIP_JWT_SECRET)."""
-    settings: Settings = ctx.obj
-    if settings.uses_jwks:
-        setting = "SIP_JWKS_URL" if settings.jwks_url else "SIP_JWKS_FILE"
-        typer.echo(
-            f"error field {setting}: a JWKS is configured, so the service accepts only the "
-            "identity provider's tokens; sip-ledger token mints development tokens only",
-            err=True,
-        )
-        raise typer.Exit(EXIT_INVALID)
-    try:
-        ttl_s = parse_ttl(ttl)
-        if ttl_s > settings.token_max_lifetime_s:  # the service would refuse it
-            raise ValueError(f"at most {settings.token_max_lifetime_s} s, the longest lifetime "
-                             "the service accepts (SIP_TOKEN_MAX_LIFETIME_S)")
-    except ValueError as error:
-        typer.echo(f"error field --ttl: {error}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    with reporting_errors():
-        principal = Principal(
-            person_id=person, name=name,
-            organisation=Organisation(id=org_id, kind=org_kind, name=org_name,
-                                      region=org_region),
-            unit=unit, roles=frozenset(role),
-            scopes=frozenset(s for item in scope for s in item.split()),
-        )
-        principal.actor()  # the same limits as an event's actor: refused now, not per request
-    typer.echo(mint_token(principal, settings, ttl_s=ttl_s))
-    until = datetime.now(tz=UTC) + timedelta(seconds=ttl_s)
-    typer.echo(
-        f"HS256 token for {person} at {org_id}, roles "
-        f"{', '.join(sorted(r.value for r in principal.roles))}, valid until "
-        f"{until:%Y-%m-%d %H:%M} UTC",
-        err=True,
-    )

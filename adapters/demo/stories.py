@@ -11,9 +11,11 @@ gives the same stories.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from adapters.demo.population import (
     AF,
@@ -66,6 +68,7 @@ class Profile(StrEnum):
     ELDERLY = "elderly"  # dementia with somatic disease: presumed need (R07)
 
 
+Choice = TypeVar("Choice")
 PROFILE_WEIGHTS = {Profile.CHILD: 25, Profile.YOUNG: 15, Profile.ADULT: 35, Profile.ELDERLY: 25}
 AGES = {
     Profile.CHILD: (2, 16),
@@ -131,7 +134,7 @@ class CaseStory:
         return (self.kommun.id, self.area.region.id, *(g.id for g in self.guests))
 
 
-def _weighted(rng: random.Random, weights: dict) -> object:
+def _weighted(rng: random.Random, weights: Mapping[Choice, float]) -> Choice:
     keys = list(weights)
     return rng.choices(keys, weights=[weights[k] for k in keys])[0]
 

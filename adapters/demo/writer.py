@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from uuid import UUID
 
+from adapters.demo.bulk import BulkLedger
 from adapters.demo.stories import CaseStory, Profile
 from adapters.demo.texts import (
     COORDINATION,
@@ -79,7 +80,12 @@ class CaseWriter:
     """Tells one story to the ledger, command by command, on the story's days."""
 
     def __init__(
-        self, ledger: SipLedger, story: CaseStory, today: date, run: DemoRun, now: datetime
+        self,
+        ledger: SipLedger | BulkLedger,
+        story: CaseStory,
+        today: date,
+        run: DemoRun,
+        now: datetime,
     ) -> None:
         self.ledger = ledger
         self.story = story
@@ -87,13 +93,20 @@ class CaseWriter:
         self.now = now
         self.day0 = today - timedelta(days=story.timeline.today)
         self.rng = random.Random(story.rng_seed)
-        self.case_id: UUID | None = None
+        self._case_id: UUID | None = None  # set by the proposal
         self.pin = story.person.personal_identity_number
         self.versions: dict[str, int] = {}
         self.approved: tuple[str, ...] = ()  # R14: private persons within the consent
         self.invitations: list[Invitation] = []
 
     # -- helpers
+
+    @property
+    def case_id(self) -> UUID:
+        """The case the story writes; every command after the proposal names it."""
+        if self._case_id is None:
+            raise RuntimeError("the story's case is not proposed yet")
+        return self._case_id
 
     def at(self, offset: int, hour: int | None = None) -> datetime:
         """When a step on day ``offset`` happened: office hours, never later than now."""
@@ -109,7 +122,7 @@ class CaseWriter:
         return self.day0 + timedelta(days=offset)
 
     def send(self, name: str, method: Callable, cmd, actor: Actor) -> CommandResult:
-        case_ids = {"case_id": str(self.case_id)} if self.case_id else {}
+        case_ids = {"case_id": str(self._case_id)} if self._case_id else {}
         with command_context(
             name, cmd.command_id, organisation_id=actor.organisation.id, **case_ids
         ):
@@ -146,14 +159,17 @@ class CaseWriter:
         if t.consent is not None:
             self.consent(t.consent)
         if t.convene is not None:
+            assert t.meeting is not None  # a story that convenes has its meeting day
             self.convene(t.convene, t.meeting)
             self.replies(t.convene, min(t.meeting, t.today))
             if s.correction:
                 self.correct(min(t.convene + 1, t.today))
         if t.follow_up_due is not None:
+            assert t.meeting is not None  # a plan is established at the meeting
             self.establish(t.meeting, t.follow_up_due)
             self.copies(t.meeting, t.today)
         if t.follow_up_held is not None:
+            assert t.next_follow_up is not None  # a follow-up sets the next one's day
             self.follow_up(t.follow_up_held, t.next_follow_up)
         if t.withdraw is not None:
             self.withdraw(t.withdraw)
@@ -211,7 +227,7 @@ class CaseWriter:
             discharge=discharge,
             acknowledged_open_case_ids=acknowledged,
         )
-        self.case_id = self.send("propose", self.ledger.propose, cmd, s.proposer).case_id
+        self._case_id = self.send("propose", self.ledger.propose, cmd, s.proposer).case_id
 
     def decline(self, offset: int) -> None:
         s = self.story

@@ -469,11 +469,21 @@ class FeedEvent(BaseModel):
     on: str = Field(description="The day it happened in the world (Swedish local date)")
     command_id: UUID
     actor: FeedActor
-    data: dict[str, Any] = Field(description="The type's public fields (GET /events/schemas)")
+    # An object keyed by the type's field names rather than a union of per-type models: the
+    # shape is chosen by `schema` (sip.<type>.v<N>), whose versions are a published contract
+    # that grows per type (this module's docstring); a union would tie every subscriber's
+    # generated client to every type's current version.
+    data: dict[str, Any] = Field(
+        description="The type's public fields: their names for each `schema` are listed by "
+        "GET /events/schemas (`public`), their meaning in the feed's documentation "
+        "(adapters/feed/events.py); a published `schema` version never changes meaning",
+        examples=[{"declined_by": "individual"}])
     personal: dict[str, Any] | None = Field(
         default=None,
-        description="The type's personal fields: only with the token scope feed:personal",
-    )
+        description="The type's personal fields (GET /events/schemas, `personal`): present "
+        "only with the token scope feed:personal and a caller's organisation that may read the "
+        "case in full now (R13); personal data (R35)",
+        examples=[{"actor_name": "Anna Andersson", "note": "Vill inte ha någon plan"}])
 
 
 class FeedPage(BaseModel):

@@ -70,16 +70,12 @@ the refusal still goes out (it shows nothing) and a warning is logged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
-from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import OperationalError
 from fastapi import Request
-from pydantic import BaseModel, Field
 
 from adapters.bootstrap import Services
 from adapters.http.problems import ProblemError
@@ -87,112 +83,16 @@ from adapters.identity.tokens import Principal
 from adapters.logging import get_logger
 from domain.clock import local_date
 from domain.errors import CaseNotFound
-from domain.parties import Role
+from projections.access import Access, decide, role_names
+from projections.case_record import Record
 from projections.plans import current_plan
 from projections.quarantine import quarantined_in_case
 
 log = get_logger(__name__)
 
-Record = dict[str, Any]
-PLANNING_ENDED = frozenset({"closing", "closed", "declined"})
-
-
-class Level(StrEnum):
-    FULL = "full"
-    RESTRICTED = "restricted"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class Access:
-    """A decision: the level, the role it was granted under, and why (kept in the log)."""
-
-    level: Level
-    role: str
-    reason: str
-
-    @property
-    def granted(self) -> bool:
-        return self.level is not Level.NONE
-
-
-# ------------------------------------------------------------------------ the policy
-
-
-def _day(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
-
-
-def consent_valid_on(consent: Record | None, day: date) -> bool:
-    """As ``domain.consent.Consent.is_valid_on``, over the record's JSON."""
-    if consent is None:
-        return False
-    withdrawn = _day(consent.get("withdrawn_on"))
-    if withdrawn is not None and withdrawn <= day:
-        return False
-    return _day(consent["valid_from"]) <= day <= _day(consent["valid_until"])
-
-
-def planning_open(record: Record) -> bool:
-    return record["stage"] not in PLANNING_ENDED
-
-
-def principal_ids(record: Record) -> set[str]:
-    return {record["municipality"]["id"], record["region"]["id"]}
-
-
-def proposer_organisation(record: Record) -> str:
-    return record["proposer"]["organisation_id"]
-
-
-def _roles(caller: Principal) -> str:
-    return ",".join(sorted(r.value for r in caller.roles))
-
-
-def _restricted_reason(record: Record, today: date) -> str:
-    consent = record.get("consent")
-    if consent and consent.get("withdrawn_on"):
-        return f"consent withdrawn on {consent['withdrawn_on']}: closure view only"
-    if not planning_open(record):
-        return f"planning has ended (stage {record['stage']}): closure view only"
-    if consent is None:
-        return "no consent yet: a principal sees no personal data before consent (R13)"
-    if not consent_valid_on(consent, today):
-        return f"consent {consent['number']} is not valid on {today.isoformat()}"
-    return "the consent does not name this organisation (R13)"
-
-
-def decide(record: Record, caller: Principal, today: date) -> Access:
-    """The access ``caller`` has to the case ``record`` on ``today`` (see the module's text)."""
-    if caller.is_auditor:
-        return Access(Level.FULL, Role.AUDITOR.value, "auditor: reads every case, read-only")
-    org = caller.organisation.id
-    working = next((r for r in (Role.COORDINATOR, Role.SERVICE) if caller.has(r)), None)
-    if working is not None:
-        consent = record.get("consent")
-        if planning_open(record):
-            if consent_valid_on(consent, today) and org in consent["organisation_ids"]:
-                return Access(
-                    Level.FULL, working.value,
-                    f"named by consent {consent['number']}, valid until "
-                    f"{consent['valid_until']} (R13)",
-                )
-            if consent is None and org == proposer_organisation(record):
-                return Access(Level.FULL, working.value,
-                              "the proposing organisation's own record; no consent yet")
-        if org in principal_ids(record) or org == proposer_organisation(record):
-            return Access(Level.RESTRICTED, working.value, _restricted_reason(record, today))
-    if caller.has(Role.SUPERVISOR) and (
-        org in record["parties"] or org == proposer_organisation(record)
-    ):
-        return Access(Level.RESTRICTED, Role.SUPERVISOR.value,
-                      "supervisor of an organisation party to the case: no personal data")
-    return Access(
-        Level.NONE, _roles(caller),
-        f"organisation {org} is not party to this case under a valid consent (R13)",
-    )
+# The decision and the views are made on the read side (projections/access.py), from the record
+# and the domain's own types; this module is the HTTP side of it: waiting for a current record,
+# 403/503 problems and the access log. The response models are case_views.py's.
 
 
 def no_access(detail: str, field: str = "case_id") -> ProblemError:
@@ -335,7 +235,7 @@ def write_refusal(
         services.access_log.record(
             person_id=caller.person_id, organisation_id=caller.organisation.id,
             organisation_kind=caller.organisation.kind.value, unit=caller.unit,
-            role=_roles(caller), action=action, outcome="refused", case_id=case_id,
+            role=role_names(caller), action=action, outcome="refused", case_id=case_id,
             personal_identity_number=_pin(record), view=None, reason=reason,
             request_id=_request_id(request),
         )
@@ -355,187 +255,3 @@ def authorise(
                       case_id=record["case_id"], record=record)
         raise no_access(access.reason)
     return access
-
-
-# ------------------------------------------------------------------------ the views
-
-
-class OrganisationOut(BaseModel):
-    id: str
-    kind: str
-    name: str = ""
-    region: str = ""
-
-
-class ConsentSummary(BaseModel):
-    """The consent's reach and dates, without who gave it."""
-
-    number: int
-    valid_from: date
-    valid_until: date
-    withdrawn_on: date | None = None
-    organisation_ids: list[str]
-
-
-class ConsentDetails(ConsentSummary):
-    givers: list[dict[str, Any]]
-    form: str
-    approved_persons: list[str] = []
-    withdrawn_by: str | None = None
-
-
-class ClosureOut(BaseModel):
-    reason: str
-    on: date
-    by_unit: str | None = None
-
-
-class DeadlineOut(BaseModel):
-    key: str
-    kind: str
-    due: date
-    rule: str
-    policy_id: str
-    policy_version: int
-    responsible_organisation_id: str | None = None
-    set_on: date | None = None
-    met_on: date | None = None
-    cancelled_on: date | None = None
-
-
-class RestrictedCase(BaseModel):
-    """A case without personal data: for closure after consent ends, and for supervisors."""
-
-    view: Literal["restricted"] = "restricted"
-    case_id: UUID
-    version: int
-    stage: str
-    policy_id: str
-    policy_version: int
-    proposed_on: date
-    municipality: OrganisationOut
-    region: OrganisationOut
-    county: str
-    parties: list[str]
-    proposer_organisation_id: str
-    consent: ConsentSummary | None = None
-    first_meeting_on: date | None = None
-    plan_revision: int | None = None
-    closures: dict[str, ClosureOut] = {}
-    deadlines: list[DeadlineOut] = []
-    declined_on: date | None = None
-    closed_on: date | None = None
-
-
-class IndividualOut(BaseModel):
-    personal_identity_number: str
-    name: str
-    guardians: list[dict[str, Any]] = []
-
-
-class FullCase(RestrictedCase):
-    """The case with its personal data, for those consent lets read it (R13)."""
-
-    view: Literal["full"] = "full"  # type: ignore[assignment]
-    individual: IndividualOut
-    proposed_by: str
-    proposer: dict[str, Any]
-    need_assessed_by: str | None = None
-    triggers: list[str] = []
-    presumed_need_groups: list[str] = []
-    plan_type: str
-    discharge: dict[str, Any] | None = None
-    consent: ConsentDetails | None = None  # type: ignore[assignment]
-    consents: int = 0
-    wishes_recorded: bool = False
-    meeting: dict[str, Any] | None = None
-    meetings: int = 0
-    invitations: dict[str, dict[str, Any]] = {}
-    contact_person: dict[str, Any] | None = None
-    plan: dict[str, Any] | None = None
-    follow_ups: int = 0
-    last_follow_up_on: date | None = None
-    plan_copies: int = 0
-    corrections: int = 0
-
-
-CaseView = Annotated[FullCase | RestrictedCase, Field(discriminator="view")]
-
-
-def _org(value: Record) -> Record:
-    return {k: value.get(k, "") for k in ("id", "kind", "name", "region")}
-
-
-def restricted_view(record: Record) -> Record:
-    consent = record.get("consent")
-    deadlines = sorted(record["deadlines"].items(), key=lambda kv: (str(kv[1]["due"]), kv[0]))
-    plan = record.get("plan")
-    return {
-        "view": Level.RESTRICTED.value,
-        "case_id": record["case_id"],
-        "version": record["version"],
-        "stage": record["stage"],
-        "policy_id": record["policy_id"],
-        "policy_version": record["policy_version"],
-        "proposed_on": record["proposed_on"],
-        "municipality": _org(record["municipality"]),
-        "region": _org(record["region"]),
-        "county": record["county"],
-        "parties": list(record["parties"]),
-        "proposer_organisation_id": proposer_organisation(record),
-        "consent": None if consent is None else {
-            k: consent.get(k)
-            for k in ("number", "valid_from", "valid_until", "withdrawn_on", "organisation_ids")
-        },
-        "first_meeting_on": record.get("first_meeting_on"),
-        "plan_revision": plan["revision"] if plan else None,
-        "closures": {
-            org: {"reason": c["reason"], "on": c["on"], "by_unit": c.get("by_unit")}
-            for org, c in record["closures"].items()
-        },
-        "deadlines": [
-            {"key": key, **{k: d.get(k) for k in DeadlineOut.model_fields if k != "key"}}
-            for key, d in deadlines
-        ],
-        "declined_on": record.get("declined_on"),
-        "closed_on": record.get("closed_on"),
-    }
-
-
-def full_view(record: Record) -> Record:
-    consent = record.get("consent")
-    return {
-        **restricted_view(record),
-        "view": Level.FULL.value,
-        "individual": record["individual"],
-        "proposed_by": record["proposed_by"],
-        "proposer": record["proposer"],
-        "need_assessed_by": record.get("need_assessed_by"),
-        "triggers": list(record.get("triggers") or ()),
-        "presumed_need_groups": list(record.get("presumed_need_groups") or ()),
-        "plan_type": record["plan_type"],
-        "discharge": record.get("discharge"),
-        "consent": None if consent is None else {
-            k: consent.get(k) for k in (*ConsentDetails.model_fields,) if k in consent
-        },
-        "consents": record.get("consents", 0),
-        "wishes_recorded": record.get("wishes_recorded", False),
-        "meeting": record.get("meeting"),
-        "meetings": record.get("meetings", 0),
-        "invitations": record.get("invitations") or {},
-        "contact_person": record.get("contact_person"),
-        "plan": record.get("plan"),
-        "follow_ups": record.get("follow_ups", 0),
-        "last_follow_up_on": record.get("last_follow_up_on"),
-        "plan_copies": record.get("plan_copies", 0),
-        "corrections": record.get("corrections", 0),
-    }
-
-
-def view(record: Record, level: Level) -> Record:
-    """The JSON a caller at ``level`` sees of ``record``."""
-    if level is Level.FULL:
-        return full_view(record)
-    if level is Level.RESTRICTED:
-        return restricted_view(record)
-    raise ValueError("no view without access")

@@ -24,8 +24,17 @@ happens in a case, queries over the read models, the deadline dashboard, a live 
 backend services, and the read-access log.
 
 Every request carries a bearer JWT naming the person, organisation, unit and roles
-(`sip-ledger token` mints development tokens). Errors are RFC 9457 problem details that name
-the field and, where a SIP rule applies, its rule id (R01–R35).
+(`sip-ledger token` mints development tokens); a 401 says in words what is wrong with the token.
+Errors are RFC 9457 problem details that name the field and, where a SIP rule applies, its rule
+id (R01–R35).
+
+**Who learns that a case exists.** A case id is a random UUID that says nothing of any person,
+so its existence is not concealed; everything about the case is. On every case route (read,
+history, as-of, every command) an id no case has is 404, and a case the caller's organisation
+may not read or write is 403 (`field: case_id`, `rule: R13`), with nothing of the case in
+either. The event feed's `case_id` is a filter: an unknown id gives an empty page. Whether a
+*person* has a SIP is personal data (R35): only the proposal's R09 check and the auditors'
+access-log question tell it, and both are logged (R33).
 """
 
 

@@ -38,21 +38,19 @@ from uuid import UUID
 from fastapi import Request
 
 from adapters.bootstrap import Services
-from adapters.http.access import Access, Level, decide, today, write_read
+from adapters.http.access import today, write_read
 from adapters.http.problems import ProblemError
 from adapters.identity.tokens import Principal
 from domain.command_log import RecordedCommand
 from domain.errors import CaseNotFound, OpenSipExists
+from projections.access import Access, Level, decide
+from projections.replayed import record_of
 
 LOOKUP_ACTION = "lookup_open_sip"
 
 
 def may_know(svc: Services, caller: Principal, case_id: UUID) -> bool:
     """Whether the caller's organisation may read the case (R13), decided on the log."""
-    from adapters.http.routes.queries import (
-        record_of,  # the aggregate as a read-side record (queries imports access)
-    )
-
     try:
         case = svc.ledger.get_case(case_id)
     except CaseNotFound:

@@ -18,7 +18,7 @@ so it stops; whatever it then tries to send is dropped.
 
 The field types themselves (lengths, alphabets, date ranges) are the domain's:
 ``domain/limits.py``. Request-head limits below the application (a slow or endless request line
-and headers) are uvicorn's and ``serve_cli.py``'s.
+and headers) are uvicorn's and ``adapters/cli/serve.py``'s.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import anyio
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, problem_response
+from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, problem_response
 from adapters.logging import get_logger
 from adapters.settings import Settings
 
@@ -211,8 +211,8 @@ def bounded_head_protocol(*, head_timeout_s: float, max_head_bytes: int) -> type
     stops it when the headers are complete; a head not complete in time is answered 408, one
     longer than ``max_head_bytes`` 431, and the connection closed. (The body's own bounds are
     the middleware's above.) It relies on uvicorn's protocol hooks ``connection_made``,
-    ``data_received``, ``on_headers_complete`` and ``on_response_complete``; ``tests/hostile/
-    test_input.py`` checks them against the installed uvicorn.
+    ``data_received``, ``on_headers_complete`` and ``on_response_complete``; ``tests/adapters/
+    http/hostile/test_input.py`` checks them against the installed uvicorn.
     """
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -293,8 +293,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def _edge_responses() -> dict[int | str, dict[str, Any]]:
-    from adapters.http.problems import Problem
-
     return {
         status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
         for status, description in {

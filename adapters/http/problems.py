@@ -10,15 +10,17 @@ store that fails is answered 503 saying what happened and whether anything was w
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.http.store_problems import told
 from adapters.identity.tokens import InvalidToken
 from adapters.logging import get_logger, one_line
 from adapters.store.deadline import DeadlinePassed
@@ -36,21 +38,57 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://sip-ledger.example/problems/"
 
 
+class FieldError(BaseModel):
+    """One invalid value of a request (a 422 ``invalid-input`` lists them all)."""
+
+    field: str | None = Field(description="Where: the body's path (`plan.goals.0.description`) "
+                              "or the parameter's name", examples=["individual.name"])
+    message: str = Field(description="What is wrong with it, in words")
+    type: str = Field(description="pydantic's error type, e.g. `missing`, `string_too_long`",
+                      examples=["missing"])
+
+
 class Problem(BaseModel):
-    """RFC 9457 problem details, with the field and rule the refusal concerns."""
+    """RFC 9457 problem details, with the field and rule the refusal concerns.
 
-    model_config = ConfigDict(extra="allow")
+    ``type`` ends in the kind of problem (``…/problems/no-access``, ``…/case-not-found``,
+    ``…/invalid-token`` …). Besides the RFC's members and ``field``/``rule``, some problems
+    carry members of their own, each listed here: a version conflict its ``current_version``,
+    invalid input its ``errors``, an R09 refusal the open cases it may name, a 503 from
+    ``/readyz`` its reasons and figures."""
 
-    type: str = "about:blank"
+    type: str = Field(default="about:blank", examples=["https://sip-ledger.example/problems/"
+                                                       "no-access"])
     title: str
     status: int
     detail: str = ""
-    instance: str | None = None
-    field: str | None = None
-    rule: str | None = None
-    current_version: int | None = None
-    errors: list[dict[str, Any]] | None = None
-    request_id: str | None = None
+    instance: str | None = Field(default=None, description="The route's template (never the "
+                                 "path as sent: it may hold anything a client typed)",
+                                 examples=["/cases/{case_id}"])
+    field: str | None = Field(default=None, description="The field or parameter concerned",
+                              examples=["case_id"])
+    rule: str | None = Field(default=None, description="The SIP rule concerned (DOMAIN.md)",
+                             examples=["R13"])
+    current_version: int | None = Field(default=None, description="409: the case's version "
+                                        "now; read it again and retry")
+    errors: list[FieldError] | None = Field(default=None, description="422: every invalid "
+                                            "value of the request")
+    request_id: str | None = Field(default=None, description="The request's id, to quote to "
+                                   "support")
+    open_case_ids: list[UUID] | None = Field(
+        default=None, description="R09: the open cases of the same individual that the "
+        "caller's organisation may know of (list them in acknowledged_open_case_ids)")
+    open_sip_not_party: bool | None = Field(
+        default=None, description="R09: an open case exists that the caller's organisation is "
+        "not party to (its id is not told, R35)")
+    reasons: list[str] | None = Field(default=None, description="/readyz: why not ready")
+    lag: int | None = Field(default=None, description="/readyz: events the slowest read "
+                            "model is behind the log")
+    max_lag: int | None = Field(default=None, description="/readyz: SIP_READY_MAX_LAG")
+    oldest_unprojected_age_s: float | None = Field(
+        default=None, description="/readyz: age of the oldest event not yet applied, seconds")
+    max_projection_age_s: float | None = Field(
+        default=None, description="/readyz: SIP_READY_MAX_PROJECTION_AGE_S")
 
 
 class ProblemError(Exception):
@@ -127,23 +165,22 @@ def internal_error(request: Request) -> JSONResponse:
 
 
 def _sip_error(request: Request, error: SipError) -> JSONResponse:
-    fields = {"field": error.field, "rule": error.rule}
     if isinstance(error, VersionConflict):
         return problem_response(
             request, 409, "Version conflict", error.message, kind="version-conflict",
-            current_version=error.current_version, **fields,
+            current_version=error.current_version, field=error.field, rule=error.rule,
         )
     if isinstance(error, CaseNotFound):
         return problem_response(request, 404, "Case not found", error.message,
-                                kind="case-not-found", **fields)
+                                kind="case-not-found", field=error.field, rule=error.rule)
     if isinstance(error, NotAuthorised):
         return problem_response(request, 403, "Not authorised by the SIP rules", error.message,
-                                kind="not-authorised", **fields)
+                                kind="not-authorised", field=error.field, rule=error.rule)
     if isinstance(error, InvalidInput):
         return problem_response(request, 422, "Invalid input", error.message,
-                                kind="invalid-input", **fields)
+                                kind="invalid-input", field=error.field, rule=error.rule)
     return problem_response(request, 422, "Refused by a SIP rule", error.message,
-                            kind="rule-violation", **fields)
+                            kind="rule-violation", field=error.field, rule=error.rule)
 
 
 def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -218,11 +255,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(PersistenceError)
     @app.exception_handler(DeadlinePassed)
     async def _store(request: Request, error: Exception) -> JSONResponse:
-        from adapters.http.store_problems import (
-            store_problem,  # it builds on problem_response, here
-        )
-
-        return store_problem(request, error)
+        answer = told(error, request.method)
+        return problem_response(request, answer.status, answer.title, answer.detail,
+                                kind=answer.kind, headers=answer.headers)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:

@@ -5,17 +5,17 @@ written and the answer says so. A connection that failed mid-command is differen
 may have happened, so the outcome is unknown, and the answer says to send the command again
 with the same ``Idempotency-Key`` (the ledger records it at most once and answers the first
 result). The server's message text is never shown: it may quote a value from the request.
+
+This module decides what is told (``told``); problems.py answers it as a problem, so this one
+knows nothing of HTTP responses and the two do not import each other.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from adapters.http.problems import problem_response
 from adapters.logging import get_logger
 from adapters.store.deadline import DeadlinePassed
 from adapters.store.write_path import connection_lost, psycopg_error_of, sqlstate_of
@@ -98,15 +98,27 @@ def classify(error: BaseException) -> StoreProblem:
                         f"the database refused the request (SQLSTATE {state})", 5)
 
 
-def store_problem(request: Request, error: BaseException) -> JSONResponse:
+@dataclass(frozen=True)
+class Told:
+    """What the answer to a store failure says: a problem's status, title, kind, detail and
+    headers."""
+
+    status: int
+    title: str
+    kind: str
+    detail: str
+    headers: dict[str, str] | None
+
+
+def told(error: BaseException, method: str) -> Told:
+    """What to tell the caller of a ``method`` request that ``error`` ended (logged here)."""
     problem = classify(error)
     log.warning("store error", problem=problem.kind, sqlstate=sqlstate_of(error),
                 error=type(error).__name__)
     detail = problem.detail
-    if request.method not in ("GET", "HEAD"):
+    if method not in ("GET", "HEAD"):
         detail += "; " + (UNKNOWN_OUTCOME if problem.written is None else NOTHING_WRITTEN)
     if problem.status == 503:
         detail += "; try again"
     headers = {"Retry-After": str(problem.retry_after_s)} if problem.retry_after_s else None
-    return problem_response(request, problem.status, problem.title, detail, kind=problem.kind,
-                            headers=headers)
+    return Told(problem.status, problem.title, problem.kind, detail, headers)

@@ -56,6 +56,9 @@ VERIFIED_CACHE_SIZE = 4096
 MAX_TOKEN_CHARS = 8192
 # How far in the future an ``iat`` may lie (the identity provider's clock runs a little ahead).
 IAT_SKEW_S = 60
+# The claims a token must carry, and what each says (a 401 names the one missing).
+REQUIRED_CLAIMS = {"exp": "when it expires", "iat": "when it was issued",
+                   "sub": "who the caller is"}
 
 
 class InvalidToken(Exception):
@@ -101,34 +104,67 @@ class Principal:
         }
 
 
+# The claim behind each field of the organisation and the actor a token is read into.
+_CLAIM_OF = {"id": "org_id", "kind": "org_kind", "name": "org_name", "region": "org_region",
+             "person_id": "sub", "unit": "unit"}
+_KNOWN_KINDS = ", ".join(k.value for k in OrganisationKind)
+_KNOWN_ROLES = ", ".join(r.value for r in Role)
+
+
+def _malformed(claim: str, what: str) -> InvalidToken:
+    # The claim's value is the token's text and may be personal data: named, never quoted.
+    return InvalidToken(f"token claims are malformed: {claim} {what}")
+
+
+def _claim_of(error: ValidationError, actor: bool = False) -> str:
+    loc = error.errors()[0]["loc"] if error.errors() else ()
+    field = str(loc[0]) if loc else ""
+    if actor and field == "name":
+        return "name"
+    return _CLAIM_OF.get(field, "org_id" if not actor else "sub")
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The caller a token's claims describe; InvalidToken naming the claim that is missing or
+    malformed (in words: neither the claim's value nor a validator's text)."""
+    for claim in ("org_id", "org_kind", "sub"):
+        if claim not in claims:
+            raise InvalidToken(f"token lacks the claim {claim!r}")
+    try:
+        kind = OrganisationKind(claims["org_kind"])
+    except (ValueError, TypeError):
+        raise _malformed("org_kind", f"is not a kind of organisation ({_KNOWN_KINDS})") from None
     try:
         organisation = Organisation(
-            id=claims["org_id"], kind=OrganisationKind(claims["org_kind"]),
+            id=claims["org_id"], kind=kind,
             name=claims.get("org_name") or "", region=claims.get("org_region") or "",
         )
-        roles = claims.get("roles") or []
-        if isinstance(roles, str):
-            roles = roles.split()
+    except ValidationError as error:
+        raise _malformed(_claim_of(error), "is not a valid value for it") from None
+    roles = claims.get("roles") or []
+    if isinstance(roles, str):
+        roles = roles.split()
+    try:
         granted = frozenset(Role(r) for r in roles)
-        if Role.AUDITOR in granted:  # an auditor is read-only whatever else it holds
-            granted = frozenset({Role.AUDITOR})
-        principal = Principal(
-            person_id=str(claims["sub"]),
-            name=str(claims.get("name") or claims["sub"]),
-            organisation=organisation,
-            unit=str(claims.get("unit") or ""),
-            roles=granted,
-            scopes=frozenset(str(claims.get("scope") or "").split()),
-        )
+    except (ValueError, TypeError):
+        raise _malformed("roles", f"names a role that does not exist ({_KNOWN_ROLES})") from None
+    if Role.AUDITOR in granted:  # an auditor is read-only whatever else it holds
+        granted = frozenset({Role.AUDITOR})
+    principal = Principal(
+        person_id=str(claims["sub"]),
+        name=str(claims.get("name") or claims["sub"]),
+        organisation=organisation,
+        unit=str(claims.get("unit") or ""),
+        roles=granted,
+        scopes=frozenset(str(claims.get("scope") or "").split()),
+    )
+    try:
         # The actor must be recordable: the same limits as an event's actor.
         principal.actor()
-    except KeyError as missing:
-        raise InvalidToken(f"token lacks the claim {missing.args[0]!r}") from None
-    except (ValueError, ValidationError, TypeError) as error:
-        raise InvalidToken(f"token claims are malformed: {_first_line(error)}") from None
+    except ValidationError as error:
+        raise _malformed(_claim_of(error, actor=True), "is not a valid value for it") from None
     if not principal.roles:
-        raise InvalidToken("token carries no role (coordinator, supervisor, auditor, service)")
+        raise InvalidToken(f"token carries no role ({_KNOWN_ROLES})")
     return principal
 
 
@@ -139,10 +175,6 @@ def _log_refusal(reason: str, principal: Principal) -> None:
     log.warning("token refused", reason=reason,
                 organisation_id=shown_id(principal.organisation.id).strip("'"),
                 org_kind=principal.organisation.kind.value)
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 class TokenVerifier:
@@ -194,17 +226,16 @@ class TokenVerifier:
                 token, key, algorithms=self.algorithms, issuer=self.issuer,
                 audience=self.audience,
                 # iat is checked below, with a little allowance for the issuer's clock.
-                options={"require": ["exp", "iat", "sub"], "verify_iat": False,
+                options={"require": list(REQUIRED_CLAIMS), "verify_iat": False,
                          "verify_aud": self.audience is not None},
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("token has expired") from None
         except (jwt.PyJWTError, ValueError) as error:
-            raise InvalidToken(f"token is not valid: {_first_line(error)}") from None
+            raise InvalidToken(self._in_words(error)) from None
         issued, expires = claims["iat"], claims["exp"]
         if not all(isinstance(v, int | float) and not isinstance(v, bool)
                    for v in (issued, expires)):
-            raise InvalidToken("token is not valid: iat and exp must be numbers")
+            raise InvalidToken("token is not valid: iat and exp must be numbers (seconds since "
+                               "1970-01-01 UTC)")
         if issued > time.time() + IAT_SKEW_S:
             raise InvalidToken("token is not valid: it was issued in the future (iat)")
         if expires - issued > self.max_lifetime_s:
@@ -214,6 +245,38 @@ class TokenVerifier:
             )
         principal = principal_from_claims(claims)
         return self._as_directory_says(principal), float(expires)
+
+    def _in_words(self, error: Exception) -> str:
+        """What is wrong with the token, said in words (the 401's detail). Never the decoder's
+        own text: it names library internals and may quote a piece of the token."""
+        if isinstance(error, jwt.ExpiredSignatureError):
+            return ("token has expired (exp lies in the past): ask the identity provider for a "
+                    "new one")
+        if isinstance(error, jwt.MissingRequiredClaimError):
+            what = REQUIRED_CLAIMS.get(error.claim, "a claim this service requires")
+            return f"token is not valid: the claim {error.claim} ({what}) is missing"
+        if isinstance(error, jwt.InvalidSignatureError):
+            return "token is not valid: the signature does not verify"
+        if isinstance(error, jwt.InvalidAlgorithmError):
+            return (f"token is not valid: it is not signed with {', '.join(self.algorithms)}, "
+                    "the only algorithm this service accepts")
+        if isinstance(error, jwt.DecodeError):
+            return ("token is not valid: it is not a JWT (three base64url parts, header.claims."
+                    "signature, whose header and claims are JSON)")
+        if isinstance(error, jwt.ImmatureSignatureError):
+            return "token is not valid yet (nbf lies ahead)"
+        if isinstance(error, jwt.InvalidIssuedAtError):
+            return "token is not valid: iat must be a number (seconds since 1970-01-01 UTC)"
+        if isinstance(error, jwt.InvalidIssuerError):
+            return "token is not valid: its issuer (iss) is not the one this service trusts"
+        if isinstance(error, jwt.InvalidAudienceError):
+            return "token is not valid: its audience (aud) does not name this service"
+        if isinstance(error, jwt.PyJWKClientConnectionError):
+            return ("token is not valid: the identity provider's keys (SIP_JWKS_URL) could not "
+                    "be fetched to verify it; try again")
+        if isinstance(error, jwt.PyJWKClientError | jwt.PyJWKError | jwt.PyJWKSetError):
+            return "token is not valid: no key of the identity provider's (the JWKS) signs it"
+        return "token is not valid: it could not be verified"
 
     def _as_directory_says(self, principal: Principal) -> Principal:
         """The principal with the directory's record of its organisation, or refused."""
@@ -235,7 +298,9 @@ class TokenVerifier:
             for key in self._jwks.keys:
                 if kid is None or key.key_id == kid:
                     return key.key
-            raise InvalidToken(f"no key {kid!r} in the configured JWKS")
+            # The kid is the client's text: not echoed.
+            raise InvalidToken("token is not valid: its key id (kid) is not in the configured "
+                               "JWKS")
         return self._secret
 
 
@@ -260,9 +325,12 @@ def mint_token(
 def public_jwks(public_key_pem: str, kid: str) -> str:
     """A JWKS document holding one RSA public key (for tests and a development JWKS file)."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from jwt.algorithms import RSAAlgorithm
 
     key = serialization.load_pem_public_key(public_key_pem.encode())
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("the key is not an RSA public key")
     jwk = json.loads(RSAAlgorithm.to_jwk(key))
     jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
     return json.dumps({"keys": [jwk]})

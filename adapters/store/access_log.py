@@ -29,7 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.identity import individual_key, normalise_personal_identity_number
 from projections.storage import ACCESS_LOG_TABLE, qualified
@@ -90,7 +90,7 @@ class AccessLog:
             for statement in self._create_statements(refuse):
                 curs.execute(statement)
 
-    def _create_statements(self, refuse: Composable) -> list[Composable]:
+    def _create_statements(self, refuse: Composable) -> list[Composed]:
         t = self.table
         return [
             SQL(
@@ -246,6 +246,21 @@ class AccessLog:
         """Every row about one case (granted and refused), oldest first."""
         return self.query(case_id=case_id, since=since, until=until, limit=limit)
 
+    def all_for_case(self, case_id: UUID, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Every row about one case (before ``until``), oldest first, however many: read in
+        pages of MAX_LIMIT. The audit export's complete account of who looked (R33)."""
+        rows: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        since: datetime | None = None
+        while True:
+            page = self.for_case(case_id, since=since, until=until, limit=MAX_LIMIT)
+            fresh = [r for r in page if r["id"] not in seen]
+            rows.extend(fresh)
+            seen.update(r["id"] for r in fresh)
+            if len(page) < MAX_LIMIT or not fresh:
+                return rows
+            since = page[-1]["at"]  # inclusive: rows at the same instant come again, seen skips
+
     def for_individual(
         self,
         personal_identity_number: str,
@@ -257,7 +272,7 @@ class AccessLog:
     ) -> list[dict[str, Any]]:
         """The reads of one individual's personal data, oldest first: granted reads that showed
         personal data (and, with ``include_refused``, the refused attempts too)."""
-        shown = SQL("(outcome = 'granted' AND view = 'full')")
+        shown: Composable = SQL("(outcome = 'granted' AND view = 'full')")
         if include_refused:
             shown = SQL("({} OR outcome = 'refused')").format(shown)
         conditions: list[Composable] = [SQL("individual_key = %s"), shown]
@@ -284,8 +299,8 @@ class AccessLog:
     ) -> list[dict[str, Any]]:
         """Which units read the individual's personal data: per organisation and unit, the
         first and last read, how many, and which actions (R33)."""
-        conditions = [SQL("individual_key = %s"), SQL("outcome = 'granted'"),
-                      SQL("view = 'full'")]
+        conditions: list[Composable] = [SQL("individual_key = %s"), SQL("outcome = 'granted'"),
+                                        SQL("view = 'full'")]
         params: list[Any] = [self.key_for(personal_identity_number)]
         conditions.extend(self._period(since, until, params))
         with self.datastore.transaction(commit=False) as curs:

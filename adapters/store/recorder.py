@@ -44,7 +44,7 @@ from eventsourcing.postgres import (
 )
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 from adapters.audit.chain import GENESIS, chain_over
 from adapters.logging import get_logger
@@ -79,7 +79,7 @@ class SipRecorder(PostgresApplicationRecorder):
         # LOCK statement is kept.
         self.lock_table_statements = [
             statement for statement in self.lock_table_statements
-            if "lock_timeout" not in statement.as_string()
+            if not (isinstance(statement, Composable) and "lock_timeout" in statement.as_string())
         ]
         self._set_write_timeouts = SQL(
             "SELECT set_config('statement_timeout', %s, true), "
@@ -279,11 +279,11 @@ class SipRecorder(PostgresApplicationRecorder):
     # for the pool: 5-27 s with the store down. Here: a lost connection only, a few times,
     # within the deadline (write_path.bounded).
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
-        read = PostgresAggregateRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
+        read = PostgresAggregateRecorder.select_events.__wrapped__
         return bounded(lambda: read(self, *args, **kwargs), self.write_limits.attempts)
 
     def max_notification_id(self) -> int | None:
-        read = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+        read = PostgresApplicationRecorder.max_notification_id.__wrapped__
         return bounded(lambda: read(self), self.write_limits.attempts)
 
     def _insert_stored_events(
@@ -318,7 +318,8 @@ class SipRecorder(PostgresApplicationRecorder):
                     return
             with conn.transaction(), conn.cursor() as curs:
                 self._lock_table(curs)  # no writer appends meanwhile
-                curs.row_factory = tuple_row
+                # The cursor was made with the pool's dict rows; its type keeps them.
+                curs.row_factory = tuple_row  # type: ignore[assignment]
                 if _first(curs.execute(self._chain_or_checkpoint_exists)):
                     return  # another process did it first
                 log.warning("audit chain: chaining the events recorded before it existed",

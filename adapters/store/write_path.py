@@ -67,7 +67,7 @@ class WriteLimits:
         left = deadline.remaining()
         statement = _capped(self.statement_timeout_s, left)
         lock = _capped(self.lock_timeout_s, left)
-        values = (_ms(statement), _ms(lock))
+        values: tuple[str, ...] = (_ms(statement), _ms(lock))
         if server_version >= 170000:
             # The whole transaction: a little more than its statements, so a statement timeout
             # (a clear error) comes first whenever the server can act on it.
@@ -139,7 +139,7 @@ def bounded(call: Callable[[], T], attempts: int) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def check_sweeping_dead(pool: psycopg_pool.ConnectionPool) -> None:
+def check_sweeping_dead(pool: psycopg_pool.ConnectionPool[Any]) -> None:
     """Check connections as they are taken, and when one is dead, check every idle one at once.
 
     psycopg_pool's own check (the library's ``pre_ping``) discards a dead connection and waits

@@ -64,7 +64,6 @@ from uuid import UUID
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.http.routes.queries import record_of
 from adapters.store import Store
 from domain.case import SipCase
 from domain.clock import local_date
@@ -78,10 +77,11 @@ from domain.commands import (
 )
 from domain.ledger import SNAPSHOT_INTERVAL, SipLedger
 from projections.history import case_as_of, version_at
+from projections.replayed import record_of
 from projections.runner import ReadModelRunner
 from tests.benchmarks.figures import Figure, merge_figures
 from tests.benchmarks.run import DEFAULT_OUT, SECRET, _percentile, server_url
-from tests.builders import KOMMUN, actor, consent, convene, establish, propose
+from tests.support.builders import KOMMUN, actor, consent, convene, establish, propose
 
 P50 = "as_of_500_events_p50_ms"
 P95 = "as_of_500_events_p95_ms"

@@ -96,7 +96,8 @@ from tests.benchmarks.run import (
     raw_application,
     server_url,
 )
-from tests.builders import KOMMUN, actor, consent, convene, establish, propose
+from tests.support.builders import KOMMUN, actor, consent, convene, establish, propose
+from tests.support.http import TEST_ORGANISATIONS_FILE
 
 LATENCY_P50 = "http_command_latency_p50_ms"
 LATENCY_P99 = "http_command_latency_p99_ms"
@@ -187,7 +188,7 @@ def start_service(url: str, schema: str, log_path: Path, log_level: str) -> Serv
         # serve refuses development keys and wants a directory outside --demo; the tokens
         # below are KOMMUN's, which the tests' directory lists.
         "SIP_AUDIT_SIGNING_KEY": BENCH_AUDIT_KEY,
-        "SIP_ORGANISATIONS_FILE": str(ROOT / "tests" / "http" / "organisations.toml"),
+        "SIP_ORGANISATIONS_FILE": str(TEST_ORGANISATIONS_FILE),
     }
     for name in ("SIP_JWKS_URL", "SIP_JWKS_FILE", "SIP_JWT_ISSUER", "SIP_JWT_AUDIENCE"):
         env.pop(name, None)  # HS256 development tokens, as this process mints them

@@ -88,7 +88,7 @@ from projections.runner import ReadModelRunner, wait_until_projected
 from projections.storage import EVENTS_TABLE
 from tests.benchmarks.figures import Figure, merge_figures
 from tests.benchmarks.run import DEFAULT_OUT, pin_for, server_url
-from tests.builders import KOMMUN, actor, consent, propose
+from tests.support.builders import KOMMUN, actor, consent, propose
 
 CATCH_UP = "read_models_catch_up_events_per_s"
 LIBRARY = "library_projection_runner_events_per_s"

@@ -52,7 +52,7 @@ from domain.commands import (
 from domain.identity import check_digit_for
 from domain.ledger import SipLedger
 from tests.benchmarks.figures import Figure, merge_figures
-from tests.builders import KOMMUN, actor, consent, convene, establish, propose
+from tests.support.builders import KOMMUN, actor, consent, convene, establish, propose
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "var" / "bench.json"

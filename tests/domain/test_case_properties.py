@@ -26,8 +26,8 @@ from domain.commands import (
 )
 from domain.context import Context
 from domain.errors import SipError
-from tests import builders as b
 from tests.domain.test_event_roundtrip import mapper
+from tests.support import builders as b
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTORS = {

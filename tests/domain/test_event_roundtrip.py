@@ -25,7 +25,7 @@ from domain.commands import (
 )
 from domain.context import Context
 from domain.transcodings import register_sip_transcodings
-from tests import builders as b
+from tests.support import builders as b
 
 
 def ctx(actor, now, occurred_at=None):

@@ -3,8 +3,9 @@ aggregate a replay gives: the same attributes in the same order, of the same typ
 dataclasses, pydantic models, dates, datetimes), compared by ``repr(vars(...))`` after the
 snapshot has gone through the application's mapper (JSON transcodings) as the store keeps it.
 
-No store here: SipLedger needs a recorder with a command log (tests/store/test_snapshots.py takes
-and reads snapshots through it); the mapper is built with SipLedger's own transcodings.
+No store here: SipLedger needs a recorder with a command log
+(tests/adapters/store/test_snapshots.py takes and reads snapshots through it); the mapper is built
+with SipLedger's own transcodings.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from domain.commands import (
 from domain.context import Context
 from domain.ledger import SNAPSHOT_INTERVAL, SipLedger
 from domain.parties import OrganisationKind
-from tests import builders as b
 from tests.domain.test_event_roundtrip import full_life
+from tests.support import builders as b
 
 LIBRARY = {"_id", "_version", "_created_on", "_modified_on", "_pending_events"}
 

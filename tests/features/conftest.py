@@ -1,18 +1,41 @@
 """Fixtures and step definitions for the Gherkin features (``features/*.feature``).
 
-The step definitions live in ``steps.py``; pytest-bdd keeps each step as a fixture in the module
-that defines it, so they are brought in here to serve every test module in this directory.
+The step definitions live in ``steps/``, one module per feature file and ``common.py`` for those
+several share; pytest-bdd keeps each step as a fixture in the module that defines it, so they are
+brought in here to serve every test module in this directory.
 """
 
 from __future__ import annotations
 
-from . import steps
+from .steps import (
+    common,
+    initiering,
+    integritet,
+    kallelse,
+    planen,
+    samtycke,
+    uppfoljning_och_avslut,
+)
+
+
+def _step_fixtures() -> dict[str, object]:
+    """Every module's step definitions, by fixture name. pytest-bdd names a step's fixture after
+    its type and text, so one step defined in two modules would leave one of them unused:
+    refused here rather than silently dropped."""
+    found: dict[str, object] = {}
+    for module in (common, initiering, integritet, kallelse, planen, samtycke,
+                   uppfoljning_och_avslut):
+        for name, value in vars(module).items():
+            if name.startswith("pytestbdd_"):
+                if name in found:
+                    raise RuntimeError(f"{module.__name__} defines a step defined already: {name}")
+                found[name] = value
+    return found
+
 
 # Every step definition and the ``sip`` fixture, as fixtures of this conftest.
-globals().update(
-    {name: value for name, value in vars(steps).items() if name.startswith("pytestbdd_")}
-)
-sip = steps.sip
+globals().update(_step_fixtures())
+sip = common.sip
 
 
 def pytest_configure(config) -> None:

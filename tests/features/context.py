@@ -32,8 +32,8 @@ from domain.commands import (
 from domain.errors import SipError
 from domain.ledger import CommandResult, SipLedger
 from domain.parties import Actor, OrganisationKind, Person
-from tests.builders import KOMMUN, REGION
 from tests.conftest import Clock
+from tests.support.builders import KOMMUN, REGION
 
 from .vocabulary import Who, local
 

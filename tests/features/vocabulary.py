@@ -24,7 +24,7 @@ from domain.commands import (
     Trigger,
 )
 from domain.parties import Actor, Organisation, OrganisationKind
-from tests.builders import AF, FK, KOMMUN, REGION, SKOLA, actor
+from tests.support.builders import AF, FK, KOMMUN, REGION, SKOLA, actor
 
 KRIMINALVARDEN = Organisation(
     id="kriminalvarden", kind=OrganisationKind.KRIMINALVARDEN, name="Kriminalvården"

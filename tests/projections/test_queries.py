@@ -51,8 +51,8 @@ from projections.history import case_as_of, case_history, version_at
 from projections.plans import CurrentPlans, current_plan, list_cases
 from projections.rebuild import rebuild, status
 from projections.runner import ALL_MODELS, ReadModelRunner
-from tests import builders as b
-from tests.projections.support import TABLES, Env, head, schema_env, snapshot
+from tests.support import builders as b
+from tests.support.read_models import TABLES, Env, head, schema_env, snapshot
 
 pytestmark = pytest.mark.store
 

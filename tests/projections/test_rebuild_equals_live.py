@@ -34,9 +34,9 @@ from domain.commands import Discharge, IssuePlanCopy, ParticipantRole, RecordFol
 from domain.errors import SipError
 from projections.rebuild import rebuild, status
 from projections.runner import ALL_MODELS, ReadModelRunner
-from tests import builders as b
 from tests.domain.test_case_properties import ACTORS, HEAD_STARTS, START, command
-from tests.projections.support import TABLES, Env, head, schema_env, snapshot
+from tests.support import builders as b
+from tests.support.read_models import TABLES, Env, head, schema_env, snapshot
 
 pytestmark = pytest.mark.store
 

@@ -25,11 +25,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from adapters.bootstrap import Services
-from adapters.http.access import Access, Level, write_read
+from adapters.http.access import write_read
 from adapters.http.auth import requires, services
 from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
 from adapters.identity.tokens import Principal
-from domain.parties import Role
+from domain.commands import EXAMPLE_PIN
+from domain.limits import PERSONAL_IDENTITY_NUMBER_FORMAT, PERSONAL_IDENTITY_NUMBER_PATTERN
+from domain.parties import PERSONAL_DATA, OrganisationKind, Role
+from projections.access import Access, Level
 
 router = APIRouter(tags=["access log"])
 
@@ -39,7 +42,8 @@ Auditor = Annotated[Principal, Depends(requires(Role.AUDITOR, action=SEARCH_ACTI
 IndividualAuditor = Annotated[
     Principal, Depends(requires(Role.AUDITOR, action=INDIVIDUAL_ACTION))]
 Svc = Annotated[Services, Depends(services)]
-RESPONSES = {s: PROBLEM_RESPONSES[s] for s in (401, 403, 422, 503)}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: PROBLEM_RESPONSES[s] for s in (401, 403, 422, 503)}
 
 
 def _auditing(reason: str) -> Access:
@@ -61,7 +65,7 @@ class AccessLogEntry(BaseModel):
     at: datetime
     person_id: str
     organisation_id: str
-    organisation_kind: str
+    organisation_kind: OrganisationKind
     unit: str
     role: str
     action: str
@@ -86,13 +90,24 @@ def search_access_log(
     request: Request,
     caller: Auditor,
     svc: Svc,
-    case_id: UUID | None = None,
-    person_id: Annotated[str | None, Query(max_length=100)] = None,
-    organisation_id: Annotated[str | None, Query(max_length=100)] = None,
-    outcome: Literal["granted", "refused"] | None = None,
-    since: Annotated[datetime | None, Query(description="inclusive, with an offset")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive, with an offset")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    case_id: Annotated[UUID | None, Query(
+        description="Reads of this case (and refused attempts at it)")] = None,
+    person_id: Annotated[str | None, Query(
+        max_length=100, description="Reads by this person (the token's `sub`, e.g. an HSA id)",
+        examples=["SE2321000131-E000000000001"])] = None,
+    organisation_id: Annotated[str | None, Query(
+        max_length=100, description="Reads by staff of this organisation",
+        examples=["kommun-goteborg"])] = None,
+    outcome: Annotated[Literal["granted", "refused"] | None, Query(
+        description="Only granted reads, or only refused attempts")] = None,
+    since: Annotated[datetime | None, Query(
+        description="From this instant, inclusive; an ISO 8601 instant with an offset",
+        examples=["2025-01-01T00:00:00+01:00"])] = None,
+    until: Annotated[datetime | None, Query(
+        description="Up to this instant, exclusive; an ISO 8601 instant with an offset",
+        examples=["2026-01-01T00:00:00+01:00"])] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many entries, "
+                                "oldest first")] = 1000,
 ) -> dict[str, Any]:
     _period(since, until)
     entries = svc.access_log.query(
@@ -105,15 +120,27 @@ def search_access_log(
 
 
 class IndividualQuestion(BaseModel):
-    personal_identity_number: str = Field(min_length=10, max_length=20,
-                                          description="YYYYMMDD-NNNC")
-    since: datetime | None = None
-    until: datetime | None = None
+    """R33: which units read an individual's personal data, asked by an auditor. The number
+    goes in this body, never in a URL (R35)."""
+
+    personal_identity_number: str = Field(
+        min_length=10, max_length=20,
+        description=f"The individual's {PERSONAL_IDENTITY_NUMBER_FORMAT} A malformed number is "
+        f"refused (422). {PERSONAL_DATA}",
+        examples=[EXAMPLE_PIN],
+        json_schema_extra={"pattern": PERSONAL_IDENTITY_NUMBER_PATTERN},
+    )
+    since: datetime | None = Field(
+        default=None, description="Reads from this instant, inclusive; with an offset",
+        examples=["2025-01-01T00:00:00+01:00"])
+    until: datetime | None = Field(
+        default=None, description="Reads up to this instant, exclusive; with an offset",
+        examples=["2026-01-01T00:00:00+01:00"])
 
 
 class UnitReads(BaseModel):
     organisation_id: str
-    organisation_kind: str
+    organisation_kind: OrganisationKind
     unit: str
     first_at: datetime
     last_at: datetime
@@ -124,7 +151,7 @@ class UnitReads(BaseModel):
 class IndividualRead(BaseModel):
     at: datetime
     organisation_id: str
-    organisation_kind: str
+    organisation_kind: OrganisationKind
     unit: str
     person_id: str
     role: str

@@ -22,7 +22,7 @@ themselves (R01–R31) are the aggregate's; their refusals come back as 422 nami
 # routes made in a loop, which string annotations would hide.
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -35,6 +35,7 @@ from adapters.bootstrap import Services
 from adapters.http.access import model_lock_timeout
 from adapters.http.auth import requires, services
 from adapters.http.disclosure import check_replay, key_in_use, may_see_replay, open_sip_refusal
+from adapters.http.params import CaseId
 from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
 from adapters.identity.tokens import Principal
 from adapters.logging import command_context, get_logger
@@ -102,7 +103,10 @@ def command_id_for(key: str | None, caller: Principal) -> UUID:
         return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller.organisation.id}\n{key}")
 
 
-def build(command: type[Command], values: dict[str, Any]) -> Command:
+C = TypeVar("C", bound=Command)
+
+
+def build(command: type[C], values: dict[str, Any]) -> C:
     try:
         return command(**values)
     except ValidationError as error:
@@ -193,7 +197,8 @@ ProposeBody = body_model(ProposeSip)
 
 
 @router.post("/cases", status_code=201, response_model=CommandAccepted,
-             summary="Propose a SIP (R01): opens a case")
+             summary="Propose a SIP (R01, R02, R04–R08): opens a case; an open SIP for the "
+                     "same individual is told as far as the caller may know (R09, R35)")
 def propose(
     body: ProposeBody,  # type: ignore[valid-type]
     request: Request,
@@ -224,14 +229,17 @@ def propose(
 # ---------------------------------------------------------------------- commands on a case
 
 CASE_COMMANDS: list[tuple[str, type[CaseCommand], str, str]] = [
-    ("decline", DeclineSip, "decline", "The individual declines the SIP"),
+    ("decline", DeclineSip, "decline",
+     "The individual declines the SIP (R15): the case ends as declined"),
     ("consent", RecordConsent, "record_consent", "Record consent (R10–R14)"),
     ("consent/withdrawal", WithdrawConsent, "withdraw_consent",
-     "Record that consent is withdrawn (R15)"),
+     "Record that consent is withdrawn (R12): planning closes (R30) and each principal "
+     "documents its closure (R31)"),
     ("wishes", RecordWishes, "record_wishes", "Record the individual's wishes (R20)"),
-    ("meeting", ConveneMeeting, "convene", "Convene the SIP meeting (R16–R23)"),
-    ("replies", RecordReply, "record_reply", "Record an invitee's reply"),
-    ("plan", EstablishPlan, "establish_plan", "Establish the plan (R24–R27)"),
+    ("meeting", ConveneMeeting, "convene",
+     "Convene the SIP meeting (R02, R03, R14, R17, R18, R21, R23, R24)"),
+    ("replies", RecordReply, "record_reply", "Record an invitee's reply (R22)"),
+    ("plan", EstablishPlan, "establish_plan", "Establish the plan (R19, R24–R27)"),
     ("follow-ups", RecordFollowUp, "record_follow_up",
      "Record a follow-up, revising the plan if need be (R19, R29)"),
     ("plan-copies", IssuePlanCopy, "issue_plan_copy", "Issue a copy of the plan (R28)"),
@@ -244,7 +252,7 @@ def _case_route(path: str, command: type[CaseCommand], method: str, summary: str
     body_type = body_model(command)
 
     def endpoint(
-        case_id: UUID,
+        case_id: CaseId,
         body: body_type,  # type: ignore[valid-type]
         response: Response,
         svc: Services = Depends(services),

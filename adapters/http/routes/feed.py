@@ -80,13 +80,14 @@ from adapters.feed.events import (
     FeedSchema,
     catalogue,
 )
-from adapters.http.access import Level, decide, read_models_behind, today
+from adapters.http.access import read_models_behind, today
 from adapters.http.auth import requires
 from adapters.http.auth import services as get_services
 from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
 from adapters.identity.tokens import FEED_PERSONAL_SCOPE, Principal
 from adapters.logging import get_logger
 from domain.parties import Role
+from projections.access import Level, decide
 from projections.plans import CurrentPlans
 from projections.quarantine import Quarantine
 
@@ -165,11 +166,25 @@ FILTERS_DOC = (
 )
 
 
+AFTER_DOC = ("The position to read after: a notification id (0: from the start of the log), "
+             f"a non-negative integer up to {MAX_POSITION} (a PostgreSQL bigint)")
+LIMIT_DOC = f"At most this many events in the page (1 to {MAX_LIMIT})"
+TYPES = Query(None, alias="type", description="Keep only these event types (repeatable: "
+              "`type=ConsentRecorded&type=ConsentWithdrawn`); default: every type",
+              examples=[["ConsentRecorded"]])
+# A filter, not a lookup: an id no case has (or a case whose personal data the caller may not
+# read) gives the events the caller may see of it, none or in the public shape, never a 403 or
+# 404 (README "Who learns that a case exists").
+CASE_ID = Query(None, description="Keep only this case's events; an unknown id gives an "
+                "empty page, not a 404", examples=["3fa85f64-5717-4562-b3fc-2c963f66afa6"])
+
+
 def _build_router() -> APIRouter:
     router = APIRouter(tags=["feed"])
     # A caller without the role is refused, and the refusal logged (R33, R35).
     subscriber = requires(Role.SERVICE, Role.AUDITOR, action=FEED_READ_ACTION)
-    refusals = {k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422, 503)}
+    refusals: dict[int | str, dict[str, Any]] = {
+        k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422, 503)}
 
     @router.get(
         "/events",
@@ -183,10 +198,10 @@ def _build_router() -> APIRouter:
     )
     def catch_up(
         request: Request,
-        after: int = Query(0, ge=0, le=MAX_POSITION, description="Position to read after"),
-        limit: int = Query(100, ge=1, le=MAX_LIMIT),
-        types: list[FeedEventType] | None = Query(None, alias="type"),
-        case_id: UUID | None = Query(None),
+        after: int = Query(0, ge=0, le=MAX_POSITION, description=AFTER_DOC, examples=[0]),
+        limit: int = Query(100, ge=1, le=MAX_LIMIT, description=LIMIT_DOC, examples=[100]),
+        types: list[FeedEventType] | None = TYPES,
+        case_id: UUID | None = CASE_ID,
         caller: Principal = Depends(subscriber),
         services: Any = Depends(get_services),
     ) -> Response:
@@ -237,10 +252,14 @@ def _build_router() -> APIRouter:
     )
     async def stream(
         request: Request,
-        after: int | None = Query(None, ge=0, le=MAX_POSITION),
-        types: list[FeedEventType] | None = Query(None, alias="type"),
-        case_id: UUID | None = Query(None),
-        last_event_id: int | None = Header(None, alias="Last-Event-ID", ge=0, le=MAX_POSITION),
+        after: int | None = Query(None, ge=0, le=MAX_POSITION, examples=[0],
+                                  description=AFTER_DOC + "; `Last-Event-ID` wins over it"),
+        types: list[FeedEventType] | None = TYPES,
+        case_id: UUID | None = CASE_ID,
+        last_event_id: int | None = Header(
+            None, alias="Last-Event-ID", ge=0, le=MAX_POSITION, examples=[1234],
+            description="The id of the last event received, sent by a reconnecting "
+                        "EventSource: the stream resumes after it"),
         caller: Principal = Depends(subscriber),
         services: Any = Depends(get_services),
     ) -> EventSourceResponse:

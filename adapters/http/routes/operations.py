@@ -292,7 +292,7 @@ class Metrics:
             ["command", "outcome"], registry=self.registry,
         )
         self.store = _StoreCollector()
-        self.registry.register(self.store)  # type: ignore[arg-type]
+        self.registry.register(self.store)
 
     def observe(self, method: str, route: str, status: int, seconds: float,
                 command: str | None) -> None:

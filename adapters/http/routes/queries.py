@@ -13,27 +13,28 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from adapters.bootstrap import Services
 from adapters.http.access import (
-    CaseView,
-    Level,
     Record,
     authorise,
     current_record,
     organisation_scope,
     today,
-    view,
     write_read,
 )
 from adapters.http.auth import principal, services
+from adapters.http.case_views import CaseView
+from adapters.http.params import CaseId
 from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
 from adapters.identity.tokens import Principal
-from domain.case import SipCase
-from domain.clock import STOCKHOLM, local_date
+from domain.case_state import Stage
+from domain.clock import STOCKHOLM
 from domain.deadlines import DeadlineKind
 from domain.limits import Day, Identifier, Instant, NameOrEmpty
+from domain.parties import OrganisationKind, Role
+from projections.access import Level, view
 from projections.deadlines import (
     adherence_by_month,
     days_to_first_meeting,
@@ -42,6 +43,7 @@ from projections.deadlines import (
 )
 from projections.history import case_as_of, case_history
 from projections.plans import list_cases
+from projections.replayed import record_of
 
 router = APIRouter(tags=["queries"])
 
@@ -53,6 +55,9 @@ FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 AsOf = Annotated[Day | None, Query(description="the day asked about; default today (Sweden)")]
 Unit = Annotated[NameOrEmpty | None, Query(description="a unit of the organisation")]
 County = Annotated[Identifier | None, Query(description="a county, e.g. vastra-gotaland")]
+WithinDays = Annotated[int | None, Query(
+    ge=0, le=366, description="count a deadline due within this many days as due soon "
+    "(default: the deadline policy's own margin)")]
 
 
 def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -81,9 +86,10 @@ def _record(services: Services, case_id: UUID, models: tuple[str, ...] = ("plans
 
 @router.get(
     "/cases/{case_id}", response_model=CaseView, responses=READ_RESPONSES,
-    summary="The case and its current plan, as the caller may see it (R13)",
+    summary="The case and its current plan, as the caller may see it (R13); every read is "
+            "logged (R33)",
 )
-def read_case(case_id: UUID, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+def read_case(case_id: CaseId, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     """Who sees what (R13):
 
     - **full** (with personal data): auditors; a coordinator or service of an organisation
@@ -104,19 +110,23 @@ def read_case(case_id: UUID, request: Request, caller: Caller, svc: Svc) -> dict
 
 
 class HistoryEntry(BaseModel):
-    version: int
-    notification_id: int
-    event_type: str
-    recorded_at: datetime
-    occurred_at: datetime | None = None
-    on_day: date
-    actor_person_id: str | None = None  # left out of the restricted view
+    """One recorded event of the case (R32)."""
+
+    version: int = Field(description="The event's version within the case")
+    notification_id: int = Field(description="Its position in the log (the feed's id)")
+    event_type: str = Field(description="The event's type", examples=["ConsentRecorded"])
+    recorded_at: datetime = Field(description="When the ledger recorded it")
+    occurred_at: datetime | None = Field(default=None, description="When it happened in the "
+                                         "world, where that differs")
+    on_day: date = Field(description="The day it happened (Swedish local date)")
+    actor_person_id: str | None = Field(default=None, description="Who recorded it; null in "
+                                        "the restricted view")
     actor_organisation_id: str
-    actor_organisation_kind: str
+    actor_organisation_kind: OrganisationKind
     actor_unit: str
-    actor_role: str
-    command_id: UUID
-    summary: str
+    actor_role: Role
+    command_id: UUID = Field(description="The command that caused it")
+    summary: str = Field(description="What happened, in words without personal data")
 
 
 class CaseHistory(BaseModel):
@@ -127,10 +137,10 @@ class CaseHistory(BaseModel):
 
 @router.get(
     "/cases/{case_id}/history", response_model=CaseHistory, responses=READ_RESPONSES,
-    summary="Every event of the case in order, with who and when (no personal data in the "
-            "summaries)",
+    summary="Every event of the case in order, with who and when (R32; access R13, logged "
+            "R33; no personal data in the summaries)",
 )
-def read_history(case_id: UUID, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+def read_history(case_id: CaseId, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
     record = _record(svc, case_id, ("plans", "history"))
     access = authorise(svc, request, caller, record, "read_history")
     with svc.datastore.transaction(commit=False) as curs:
@@ -148,113 +158,13 @@ class CaseAsOf(BaseModel):
     case: CaseView
 
 
-def _actor(actor: Any) -> Record | None:
-    if actor is None:
-        return None
-    return {
-        "person_id": actor.person_id, "name": actor.name,
-        "organisation_id": actor.organisation.id,
-        "organisation_kind": actor.organisation.kind.value,
-        "unit": actor.unit, "role": actor.role.value,
-    }
-
-
-def record_of(case: SipCase) -> Record:
-    """The aggregate's state in the shape of the read side's case record
-    (projections/case_record.py), so the same views apply to a case as of an instant.
-
-    The aggregate does not keep which unit documented a closure, nor the day a deadline was
-    set: those are None here."""
-    parties = [case.municipality.id, case.region.id]
-    for consent in case.consents:
-        parties.extend(o for o in consent.organisation_ids if o not in parties)
-    for state in case.invitations.values():
-        org = state.invitation.participant.organisation
-        if org is not None and org.id not in parties:
-            parties.append(org.id)
-    meeting = case.current_meeting
-    plan = case.current_plan
-    consent = case.current_consent
-    return {
-        "case_id": str(case.id),
-        "version": case.version,
-        "stage": case.stage.value,
-        "policy_id": case.policy_id,
-        "policy_version": case.policy_version,
-        "individual": case.individual.model_dump(mode="json"),
-        "proposed_on": case.proposed_on.isoformat(),
-        "proposed_by": case.proposed_by.value,
-        "proposer": _actor(case.proposer),
-        "municipality": case.municipality.model_dump(mode="json"),
-        "region": case.region.model_dump(mode="json"),
-        "county": case.municipality.region,
-        "need_assessed_by": case.need_assessed_by.value if case.need_assessed_by else None,
-        "triggers": [t.value for t in case.triggers],
-        "presumed_need_groups": [g.value for g in case.presumed_need_groups],
-        "plan_type": case.plan_type.value,
-        "discharge": case.discharge.model_dump(mode="json") if case.discharge else None,
-        "parties": parties,
-        "consent": consent.model_dump(mode="json") if consent else None,
-        "consents": len(case.consents),
-        "wishes_recorded": case.wishes is not None,
-        "meeting": None if meeting is None else {
-            "number": meeting.number, "at": meeting.at.isoformat(),
-            "on": local_date(meeting.at).isoformat(), "place": meeting.place,
-            "invited_on": meeting.invited_on.isoformat(),
-        },
-        "meetings": len(case.meetings),
-        "first_meeting_on": (
-            local_date(case.meetings[0].at).isoformat() if case.meetings else None
-        ),
-        "invitations": {
-            key: {
-                "role": s.invitation.participant.role.value,
-                "name": s.invitation.participant.name,
-                "organisation_id": (s.invitation.participant.organisation.id
-                                    if s.invitation.participant.organisation else None),
-                "meeting_number": s.meeting_number,
-                "reply": s.reply.value if s.reply else None,
-                "comment": s.comment,
-            }
-            for key, s in case.invitations.items()
-        },
-        "contact_person": _actor(case.contact_person),
-        "plan": None if plan is None else {
-            "revision": plan.revision, "decided_on": plan.decided_on.isoformat(),
-            **plan.content.model_dump(mode="json"),
-        },
-        "follow_ups": len(case.follow_ups),
-        "last_follow_up_on": (
-            case.follow_ups[-1].held_on.isoformat() if case.follow_ups else None
-        ),
-        "plan_copies": len(case.plan_copies),
-        "closures": {
-            org: {"reason": c.reason.value, "on": c.on.isoformat(), "by_unit": None}
-            for org, c in case.closures.items()
-        },
-        "declined_on": _iso(getattr(case, "declined_on", None)),
-        "closed_on": _iso(getattr(case, "closed_on", None)),
-        "corrections": len(case.corrections),
-        "deadlines": {
-            key: {
-                **s.deadline.model_dump(mode="json"), "set_on": None,
-                "met_on": _iso(s.met_on), "cancelled_on": _iso(s.cancelled_on),
-            }
-            for key, s in case.deadlines.items()
-        },
-    }
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day is not None else None
-
-
 @router.get(
     "/cases/{case_id}/as-of", response_model=CaseAsOf, responses=READ_RESPONSES,
-    summary="The case as it stood at an instant (replayed from the log)",
+    summary="The case as it stood at an instant, replayed from the log (R32; access by the "
+            "current record R13, logged R33)",
 )
 def read_as_of(
-    case_id: UUID,
+    case_id: CaseId,
     request: Request,
     caller: Caller,
     svc: Svc,
@@ -288,7 +198,7 @@ def read_as_of(
 class CaseListItem(BaseModel):
     case_id: UUID
     version: int
-    stage: str
+    stage: Stage
     municipality_id: str
     region_id: str
     county: str
@@ -304,10 +214,6 @@ class CaseList(BaseModel):
     next_after: UUID | None = None  # pass as ``after`` for the next page; None: no more
 
 
-Stage = Literal["proposed", "active", "meeting_scheduled", "plan_established", "closing",
-                "closed", "declined"]
-
-
 @router.get(
     "/cases", response_model=CaseList, responses=LIST_RESPONSES,
     summary="Cases by organisation, unit and stage (no personal data)",
@@ -320,9 +226,10 @@ def list_cases_route(
         description="a party organisation; default (and for everyone but "
                                     "auditors, only) the caller's own")] = None,
     unit: Unit = None,
-    stage: Stage | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[UUID | None, Query(description="the last case id of the previous page")]
+    stage: Annotated[Stage | None, Query(description="only cases at this stage")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many cases")] = 100,
+    after: Annotated[UUID | None, Query(description="the last case id of the previous page "
+                                                    "(`next_after`)")]
     = None,
 ) -> dict[str, Any]:
     scope = organisation_scope(svc, request, caller, organisation_id, "read_case_list")
@@ -342,7 +249,7 @@ def list_cases_route(
 class PendingDeadline(BaseModel):
     case_id: UUID
     key: str
-    kind: str
+    kind: DeadlineKind
     rule: str
     due: date
     responsible_organisation_id: str | None = None
@@ -374,13 +281,13 @@ def dashboard_deadlines(
     caller: Caller,
     svc: Svc,
     as_of: AsOf = None,
-    within_days: Annotated[int | None, Query(ge=0, le=366)] = None,
+    within_days: WithinDays = None,
     organisation_id: OrganisationFilter = None,
     unit: Unit = None,
     county: County = None,
     kind: Kind = None,
-    overdue_only: bool = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    overdue_only: Annotated[bool, Query(description="only deadlines already overdue")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many deadlines")] = 100,
 ) -> dict[str, Any]:
     day = _as_of(svc, as_of)
     scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard")
@@ -419,8 +326,9 @@ def dashboard_counts(
     caller: Caller,
     svc: Svc,
     as_of: AsOf = None,
-    within_days: Annotated[int | None, Query(ge=0, le=366)] = None,
-    group_by: Literal["organisation", "unit", "county", "kind"] = "kind",
+    within_days: WithinDays = None,
+    group_by: Annotated[Literal["organisation", "unit", "county", "kind"], Query(
+        description="what the counts are grouped by")] = "kind",
     organisation_id: OrganisationFilter = None,
     unit: Unit = None,
     county: County = None,
