@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 from uuid import UUID
 
 from .clock import STOCKHOLM, local_date
@@ -13,6 +13,15 @@ from .parties import Actor
 
 # How far ahead of the server clock a caller's occurred_at may be (their clock may run fast).
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+class EventArgs(TypedDict):
+    """What every event of a case records about its command (R32), passed on as keywords."""
+
+    actor: Actor
+    command_id: UUID
+    occurred_at: datetime | None
+    on: date
 
 
 @dataclass
@@ -46,7 +55,7 @@ class Context:
                     rule="R32",
                 )
 
-    def event_args(self) -> dict[str, Any]:
+    def event_args(self) -> EventArgs:
         return {
             "actor": self.actor,
             "command_id": self.command_id,

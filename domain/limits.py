@@ -58,6 +58,7 @@ NOTE_MAX = 4_000  # a note, a comment, how the plan is coordinated
 LONG_TEXT_MAX = 8_000  # what happened at a follow-up, a correction
 
 # Validation context of the stored-event decoder (domain/transcodings.py): no input checks.
+# Free-form by pydantic's API (``model_validate(..., context=...)`` takes any dict).
 STORED: dict[str, Any] = {"stored": True}
 
 # The patterns the JSON schema shows for text: no control characters (Unicode Cc: C0, DEL, C1).
@@ -85,7 +86,7 @@ class _Documented:
 
     def __get_pydantic_json_schema__(
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any]:  # pydantic's hook: a JSON schema, free-form JSON
         schema = handler(core_schema)
         schema.update(dict(self.keywords))
         return schema

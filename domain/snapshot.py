@@ -68,6 +68,8 @@ RESTORE: dict[str, Callable[[Any], Any]] = {
 _SOMETIMES = frozenset({"declined_on", "closed_on"})
 
 
+# A snapshot's state is the aggregate's ``__dict__``: attribute name to value of any type, so
+# it stays free-form; RESTORE above is what gives each attribute back its type.
 def check_shape(state: dict[str, Any]) -> None:
     unknown = [k for k in state if k not in RESTORE and k not in LIBRARY_ATTRIBUTES]
     missing = [k for k in RESTORE if k not in state and k not in _SOMETIMES]

@@ -38,6 +38,7 @@ class PydanticAsDict(Transcoding):
         self.name = model.__name__
         self.model = model
 
+    # The model's JSON as stored: its shape is the model's, any model's, so it stays free-form.
     def encode(self, obj: BaseModel) -> dict[str, Any]:
         return obj.model_dump(mode="json")
 
@@ -59,6 +60,7 @@ class DataclassAsDict(Transcoding):
         self.cls = cls
         self.restore = restore or {}
 
+    # Field name to value, of any dataclass: free-form by nature (the library transcodes each).
     def encode(self, obj: Any) -> dict[str, Any]:
         return {f.name: getattr(obj, f.name) for f in fields(obj)}
 

@@ -12,21 +12,193 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from domain.clock import local_date
 
-from .events import CaseEvent, unwrap
+from .events import CaseEvent, JSONObject, unwrap
 
-Record = dict[str, Any]
+# ------------------------------------------------------------------------ the record's shape
+#
+# Plain JSON, as stored in a read model's ``record`` column: days and instants are ISO strings,
+# enumerations their values. The HTTP response models (adapters/http/case_views.py) describe the
+# same fields as a caller sees them.
 
 
-def _org(value: Any) -> dict[str, Any]:
+class OrganisationRecord(TypedDict):
+    id: str
+    kind: str  # domain.parties.OrganisationKind
+    name: str
+    region: str
+
+
+class ActorRecord(TypedDict):
+    """A member of staff who acted (R32), with their organisation flattened in."""
+
+    person_id: str
+    name: str
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    role: str  # domain.parties.Role
+
+
+class GuardianRecord(TypedDict):
+    name: str
+    personal_identity_number: str | None
+
+
+class IndividualRecord(TypedDict):
+    personal_identity_number: str
+    name: str
+    guardians: list[GuardianRecord]
+
+
+class DischargeRecord(TypedDict):
+    ready_for_discharge_at: str
+    named_care_contact_person_id: str
+
+
+class ConsentGiverRecord(TypedDict):
+    role: str  # domain.commands.ConsentGiverRole
+    name: str
+
+
+class ConsentRecord(TypedDict):
+    """The current consent (R10–R14). ``withdrawn_by`` appears once it is withdrawn (R12)."""
+
+    number: int
+    givers: list[ConsentGiverRecord]
+    form: str
+    valid_from: str
+    valid_until: str
+    organisation_ids: list[str]
+    approved_persons: list[str]
+    withdrawn_on: str | None
+    withdrawn_by: NotRequired[str]
+
+
+class MeetingRecord(TypedDict):
+    number: int
+    at: str  # the instant as recorded
+    on: str  # its Swedish local day
+    place: str
+    invited_on: str
+
+
+class InvitationRecord(TypedDict):
+    role: str  # domain.commands.ParticipantRole
+    name: str
+    organisation_id: str | None
+    meeting_number: int
+    reply: str | None  # domain.commands.Reply; None until one is recorded
+    comment: str
+
+
+class ResponsibleRecord(TypedDict):
+    kind: str
+    name: str
+    organisation_id: str | None
+
+
+class InterventionRecord(TypedDict):
+    description: str
+    responsible: ResponsibleRecord
+
+
+class GoalRecord(TypedDict):
+    description: str
+    measure: str
+    target_date: str | None
+    accepted_by_individual: bool
+
+
+class PlanRecord(TypedDict):
+    """The current plan revision: its number and day, and its content
+    (``domain.commands.PlanContent`` as JSON) spread beside them."""
+
+    revision: int
+    decided_on: str
+    needs: list[str]
+    goals: list[GoalRecord]
+    interventions: list[InterventionRecord]
+    overall_responsibility: str
+    coordination: str
+    follow_up_date: str
+
+
+class ClosureRecord(TypedDict):
+    reason: str  # domain.commands.ClosureReason
+    on: str
+    by_unit: str | None  # None for a case replayed from the log (the aggregate does not keep it)
+
+
+class DeadlineRecord(TypedDict):
+    """A deadline as its command computed it, and what became of it."""
+
+    set_on: str | None  # None for a case replayed from the log
+    kind: str  # domain.deadlines.DeadlineKind
+    due: str
+    rule: str
+    policy_id: str
+    policy_version: int
+    responsible_organisation_id: str | None
+    met_on: str | None
+    cancelled_on: str | None
+
+
+class Record(TypedDict):
+    """One case, as the read models keep it."""
+
+    case_id: str
+    stage: str  # domain.case_state.Stage
+    policy_id: str
+    policy_version: int
+    # None in the deadline model's copy, which keeps no personal data (projections/deadlines.py).
+    individual: IndividualRecord | None
+    proposed_on: str
+    proposed_by: str  # domain.commands.ProposerKind
+    proposer: ActorRecord
+    municipality: OrganisationRecord
+    region: OrganisationRecord
+    county: str
+    need_assessed_by: str | None
+    triggers: list[str]
+    presumed_need_groups: list[str]
+    plan_type: str
+    discharge: DischargeRecord | None
+    parties: list[str]  # organisation ids: principals, those a consent names, those invited
+    consent: ConsentRecord | None
+    consents: int
+    wishes_recorded: bool
+    meeting: MeetingRecord | None
+    meetings: int
+    first_meeting_on: str | None
+    invitations: dict[str, InvitationRecord]  # by participant key
+    contact_person: ActorRecord | None
+    plan: PlanRecord | None
+    follow_ups: int
+    last_follow_up_on: str | None
+    plan_copies: int
+    closures: dict[str, ClosureRecord]  # by organisation id
+    declined_on: str | None
+    closed_on: str | None
+    corrections: int
+    deadlines: dict[str, DeadlineRecord]  # by key ("start", "follow_up:3", ...)
+    version: int
+    # When the last event was recorded: kept by the read models, not by a replayed case.
+    updated_at: NotRequired[str]
+
+
+# ------------------------------------------------------------------------ from event JSON
+
+
+def _org(value: Any) -> OrganisationRecord:
     org = unwrap(value)
     return {"id": org["id"], "kind": org["kind"], "name": org["name"], "region": org["region"]}
 
 
-def _actor(value: Any) -> dict[str, Any]:
+def _actor(value: Any) -> ActorRecord:
     actor = unwrap(value)
     org = actor["organisation"]
     return {
@@ -39,7 +211,7 @@ def _actor(value: Any) -> dict[str, Any]:
     }
 
 
-def _participant_key(participant: dict[str, Any]) -> str:
+def _participant_key(participant: JSONObject) -> str:
     # As domain.commands.Participant.key: the organisation, or the role and name of a person.
     org = participant.get("organisation")
     return org["id"] if org else f"{participant['role']}:{participant['name']}"
@@ -68,7 +240,7 @@ def _add_deadlines(record: Record, deadlines: list[Any], on: str) -> None:
         }
 
 
-def _is_open(deadline: dict[str, Any]) -> bool:
+def _is_open(deadline: DeadlineRecord) -> bool:
     return deadline["met_on"] is None and deadline["cancelled_on"] is None
 
 
@@ -136,6 +308,9 @@ def _proposed(e: CaseEvent) -> Record:
         "closed_on": None,
         "corrections": 0,
         "deadlines": {},
+        # Set again by ``fold`` after every event, the first one included.
+        "version": e.version,
+        "updated_at": e.recorded_at,
     }
     _add_deadlines(record, d["deadlines"], e.on)
     return record
@@ -171,8 +346,11 @@ def _consent_recorded(r: Record, e: CaseEvent) -> None:
 
 
 def _consent_withdrawn(r: Record, e: CaseEvent) -> None:
-    r["consent"]["withdrawn_on"] = e.on
-    r["consent"]["withdrawn_by"] = e.data["withdrawn_by"]
+    consent = r["consent"]
+    if consent is None:  # a TypeError, as the quarantine takes a fold's errors (POISON)
+        raise TypeError("a consent withdrawn where none is recorded")
+    consent["withdrawn_on"] = e.on
+    consent["withdrawn_by"] = e.data["withdrawn_by"]
     r["stage"] = "closing"
     _cancel_open(r, e.on)
     _add_deadlines(r, e.data["deadlines"], e.on)
@@ -222,16 +400,25 @@ def _reply_recorded(r: Record, e: CaseEvent) -> None:
     invitation["comment"] = e.data["comment"]
 
 
-def _revision(e: CaseEvent) -> dict[str, Any]:
+def _revision(e: CaseEvent) -> PlanRecord:
     revision = unwrap(e.data["revision"])
-    return {"revision": revision["revision"], "decided_on": revision["decided_on"],
-            **revision["content"]}
+    content = revision["content"]  # domain.commands.PlanContent: every field is required
+    return {
+        "revision": revision["revision"],
+        "decided_on": revision["decided_on"],
+        "needs": content["needs"],
+        "goals": content["goals"],
+        "interventions": content["interventions"],
+        "overall_responsibility": content["overall_responsibility"],
+        "coordination": content["coordination"],
+        "follow_up_date": content["follow_up_date"],
+    }
 
 
 def _plan_established(r: Record, e: CaseEvent) -> None:
-    r["plan"] = _revision(e)
+    plan = r["plan"] = _revision(e)
     r["stage"] = "plan_established"
-    _meet(r, "meeting", r["plan"]["decided_on"])
+    _meet(r, "meeting", plan["decided_on"])
     _add_deadlines(r, e.data["deadlines"], e.on)
 
 

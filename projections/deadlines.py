@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
+from uuid import UUID
 
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Composed, Identifier
@@ -21,7 +22,7 @@ from domain.deadlines import current_policy
 
 from .case_record import Record
 from .read_model import CaseRecordModel, as_json
-from .rows import the_row
+from .rows import the_row, typed_rows
 from .storage import qualified
 
 STATES = ("open", "due_soon", "overdue", "met_in_time", "met_late", "cancelled")
@@ -154,10 +155,11 @@ class DeadlineDashboard(CaseRecordModel):
                 for key, d in r["deadlines"].items():
                     org = d["responsible_organisation_id"]
                     settled = d["met_on"] or d["cancelled_on"]
-                    if settled is not None and settled < d["set_on"]:
+                    set_on = d["set_on"]  # always kept by a read model (None only replayed)
+                    if settled is not None and set_on is not None and settled < set_on:
                         # Met on a day before it was set (an action recorded late, dated back):
                         # it was never pending; count it settled from the day it was set.
-                        settled = d["set_on"]
+                        settled = set_on
                     copy.write_row((
                         r["case_id"], key, d["kind"], d["rule"], d["due"], d["policy_id"],
                         d["policy_version"], org, _responsible_unit(r, org),
@@ -181,11 +183,15 @@ STATE_SQL = SQL(
 )
 
 
+# A query's named parameters (psycopg's %(name)s), as it binds them.
+Params = dict[str, object]
+
+
 def _filters(
     organisation_id: str | None, unit: str | None, county: str | None, kind: str | None
-) -> tuple[list[Composable], dict[str, Any]]:
+) -> tuple[list[Composable], Params]:
     conditions: list[Composable] = []
-    params: dict[str, Any] = {}
+    params: Params = {}
     for column, value in (
         ("responsible_organisation_id", organisation_id),
         ("responsible_unit", unit),
@@ -206,6 +212,22 @@ def _table(schema: str, base: str) -> Composable:
     return qualified(schema, base)
 
 
+class PendingDeadlineRow(TypedDict):
+    """A deadline pending on the day asked about (``GET /dashboard/deadlines``)."""
+
+    case_id: UUID
+    key: str
+    kind: str
+    rule: str
+    due: date
+    responsible_organisation_id: str | None
+    responsible_unit: str | None
+    county: str
+    policy_id: str
+    state: Literal["open", "due_soon", "overdue"]
+    days_overdue: int
+
+
 def pending_deadlines(
     curs: Cursor[Any],
     schema: str,
@@ -218,7 +240,7 @@ def pending_deadlines(
     kind: str | None = None,
     overdue_only: bool = False,
     limit: int = 100,
-) -> list[dict[str, Any]]:
+) -> list[PendingDeadlineRow]:
     """Deadlines overdue, or due within ``within_days``, as of ``as_of``; most overdue first.
 
     A deadline met or cancelled after ``as_of`` counts as still pending on that day; one set after
@@ -230,7 +252,8 @@ def pending_deadlines(
     conditions.append(SQL("pending @> %(as_of)s::date"))
     conditions.append(SQL("due < %(as_of)s") if overdue_only else SQL("due <= %(soon)s"))
     params.update(as_of=as_of, soon=soon, limit=limit)
-    curs.execute(
+    return typed_rows(
+        curs, PendingDeadlineRow,
         SQL(
             "SELECT case_id, key, kind, rule, due, responsible_organisation_id, "
             "responsible_unit, county, policy_id, {state} AS state, "
@@ -239,7 +262,6 @@ def pending_deadlines(
         ).format(state=STATE_SQL, table=_table(schema, "rm_deadlines"), where=_where(conditions)),
         params,
     )
-    return [dict(row) for row in curs.fetchall()]
 
 
 def deadline_counts(
@@ -300,6 +322,20 @@ def deadline_counts(
     return counts
 
 
+class _MonthCounts(TypedDict):
+    month: str  # "YYYY-MM", of the due dates
+    due: int
+    met_in_time: int
+    met_late: int
+    unmet: int
+
+
+class AdherenceMonthRow(_MonthCounts):
+    """One month of ``GET /dashboard/adherence``."""
+
+    share_met_in_time: float
+
+
 def adherence_by_month(
     curs: Cursor[Any],
     schema: str,
@@ -310,7 +346,7 @@ def adherence_by_month(
     unit: str | None = None,
     county: str | None = None,
     kind: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[AdherenceMonthRow]:
     """Per month of the due date (from ``since`` up to ``as_of``): how many deadlines fell due,
     how many were met in time, met late, or are still unmet, and the share met in time.
     Cancelled deadlines are left out: nobody owed them any more."""
@@ -318,7 +354,8 @@ def adherence_by_month(
     conditions.append(SQL("due >= %(since)s AND due < %(as_of)s AND set_on <= %(as_of)s"))
     conditions.append(SQL("(cancelled_on IS NULL OR cancelled_on > due)"))
     params.update(as_of=as_of, since=since)
-    curs.execute(
+    rows = typed_rows(
+        curs, _MonthCounts,
         SQL(
             "SELECT to_char(due, 'YYYY-MM') AS month, count(*) AS due, "
             "count(*) FILTER (WHERE met_on <= due) AS met_in_time, "
@@ -328,12 +365,17 @@ def adherence_by_month(
         ).format(table=_table(schema, "rm_deadlines"), where=_where(conditions)),
         params,
     )
-    months = []
-    for row in curs.fetchall():
-        month = dict(row)
-        month["share_met_in_time"] = round(month["met_in_time"] / month["due"], 4)
-        months.append(month)
-    return months
+    return [{**row, "share_met_in_time": round(row["met_in_time"] / row["due"], 4)}
+            for row in rows]
+
+
+class FirstMeetingFigures(TypedDict):
+    """``GET /dashboard/first-meetings``: cases with a first meeting, and days to it."""
+
+    cases: int
+    median_days: int | None  # None without any case
+    p90_days: int | None
+    histogram: dict[str, int]  # cases per bucket of days: "0-7", "8-14", ..., ">90"
 
 
 def days_to_first_meeting(
@@ -344,12 +386,12 @@ def days_to_first_meeting(
     municipality_id: str | None = None,
     organisation_id: str | None = None,
     county: str | None = None,
-) -> dict[str, Any]:
+) -> FirstMeetingFigures:
     """The distribution of days from proposal to the first meeting, over cases that have one:
     counts per bucket, the median and the 90th percentile. ``organisation_id`` takes the cases
     whose municipality or region it is."""
     conditions: list[Composable] = [SQL("first_meeting_on IS NOT NULL")]
-    params: dict[str, Any] = {}
+    params: Params = {}
     if since is not None:
         conditions.append(SQL("proposed_on >= %(since)s"))
         params["since"] = since

@@ -9,8 +9,8 @@ is always in the log.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypedDict
 from uuid import UUID
 
 from psycopg import Cursor
@@ -22,6 +22,7 @@ from domain.ledger import SipLedger
 
 from .events import CaseEvent, unwrap
 from .read_model import Folds, ReadModel
+from .rows import typed_rows
 from .storage import qualified
 
 
@@ -177,9 +178,28 @@ def _table(schema: str) -> Composable:
     return qualified(schema, "rm_case_history")
 
 
-def case_history(curs: Cursor[Any], schema: str, case_id: UUID) -> list[dict[str, Any]]:
+class HistoryRow(TypedDict):
+    """One event of a case as the history keeps it (``GET /cases/{id}/history``)."""
+
+    version: int
+    notification_id: int
+    event_type: str
+    recorded_at: datetime
+    occurred_at: datetime | None
+    on_day: date
+    actor_person_id: str | None  # None once a restricted view has left it out
+    actor_organisation_id: str
+    actor_organisation_kind: str
+    actor_unit: str
+    actor_role: str
+    command_id: UUID
+    summary: str
+
+
+def case_history(curs: Cursor[Any], schema: str, case_id: UUID) -> list[HistoryRow]:
     """Every event of the case in order (by version)."""
-    curs.execute(
+    return typed_rows(
+        curs, HistoryRow,
         SQL(
             "SELECT version, notification_id, event_type, recorded_at, occurred_at, on_day, "
             "actor_person_id, actor_organisation_id, actor_organisation_kind, actor_unit, "
@@ -187,7 +207,6 @@ def case_history(curs: Cursor[Any], schema: str, case_id: UUID) -> list[dict[str
         ).format(_table(schema)),
         (case_id,),
     )
-    return [dict(row) for row in curs.fetchall()]
 
 
 def version_at(curs: Cursor[Any], schema: str, case_id: UUID, instant: datetime) -> int | None:

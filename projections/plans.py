@@ -9,7 +9,8 @@ principals, those within the consent, those invited); ``units`` every unit that 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypedDict
 from uuid import UUID
 
 from psycopg import Cursor
@@ -17,27 +18,33 @@ from psycopg.sql import SQL, Composable, Composed
 
 from .case_record import Record
 from .read_model import CaseRecordModel, as_json, as_text_array
+from .rows import typed_rows
+from .timeouts import set_local_timeouts
 
 
 def _units(record: Record) -> list[str]:
-    units = {record["proposer"]["unit"]}
+    units: set[str | None] = {record["proposer"]["unit"]}
     if record["contact_person"]:
         units.add(record["contact_person"]["unit"])
     units.update(c["by_unit"] for c in record["closures"].values())
     return sorted(u for u in units if u)
 
 
+# The model's one table: a row per case, its record beside the columns lists are filtered by.
+PLANS_TABLE = "rm_case_plans"
+
+
 class CurrentPlans(CaseRecordModel):
     name = "plans"
     schema_version = 1
-    tables = ("rm_case_plans",)
+    tables = (PLANS_TABLE,)
     record_columns = (
         "case_id", "version", "stage", "municipality_id", "region_id", "county",
         "parties", "units", "proposed_on", "updated_at", "record",
     )
 
     def create_statements(self) -> list[SQL | Composed]:
-        t = self.table("rm_case_plans")
+        t = self.table(PLANS_TABLE)
         return [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
@@ -49,7 +56,7 @@ class CurrentPlans(CaseRecordModel):
         ]
 
     def index_statements(self) -> list[SQL | Composed]:
-        t = self.table("rm_case_plans")
+        t = self.table(PLANS_TABLE)
         return [
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (parties)").format(
                 self.index_name("parties"), t),
@@ -75,8 +82,8 @@ class CurrentPlans(CaseRecordModel):
 def current_plan(curs: Cursor[Any], schema: str, case_id: UUID) -> Record | None:
     """The case record of one case, or None if the model has not seen it."""
     curs.execute(
-        SQL("SELECT record FROM {} WHERE case_id = %s").format(CurrentPlans(schema).table(
-            "rm_case_plans")),
+        SQL("SELECT record FROM {} WHERE case_id = %s").format(
+            CurrentPlans(schema).table(PLANS_TABLE)),
         (case_id,),
     )
     row = curs.fetchone()
@@ -95,16 +102,30 @@ def case_parties(datastore: Any, schema: str, case_id: UUID,
     on the table (a rebuild's swap, an operator's LOCK TABLE): the caller has the log to ask.
     Sent in one pipeline with the query, so it costs no round trip of its own."""
     query = SQL("SELECT parties FROM {} WHERE case_id = %s").format(
-        CurrentPlans(schema).table("rm_case_plans"))
+        CurrentPlans(schema).table(PLANS_TABLE))
     with datastore.get_connection() as conn:
         if lock_timeout_s is None:
             row = conn.execute(query, (case_id,)).fetchone()
         else:
             with conn.pipeline(), conn.transaction():
-                conn.execute("SELECT set_config('lock_timeout', %s, true)",
-                             (f"{max(int(lock_timeout_s * 1000), 1)}ms",))
+                set_local_timeouts(conn, lock=lock_timeout_s)
                 row = conn.execute(query, (case_id,)).fetchone()
     return None if row is None else row["parties"]
+
+
+class CaseListRow(TypedDict):
+    """A case in a list: who is party to it and where it stands, no personal data."""
+
+    case_id: UUID
+    version: int
+    stage: str
+    municipality_id: str
+    region_id: str
+    county: str
+    parties: list[str]
+    units: list[str]
+    proposed_on: date
+    updated_at: datetime
 
 
 def list_cases(
@@ -116,7 +137,7 @@ def list_cases(
     stage: str | None = None,
     limit: int = 100,
     after: UUID | None = None,
-) -> list[dict[str, Any]]:
+) -> list[CaseListRow]:
     """Cases by organisation (any party), unit and stage; no personal data in the rows.
 
     Ordered by case id and paged with ``after`` (the last case id of the previous page).
@@ -136,11 +157,11 @@ def list_cases(
         conditions.append(SQL("case_id > %s"))
         params.append(after)
     where = SQL(" WHERE ") + SQL(" AND ").join(conditions) if conditions else SQL("")
-    curs.execute(
+    return typed_rows(
+        curs, CaseListRow,
         SQL(
             "SELECT case_id, version, stage, municipality_id, region_id, county, parties, units, "
             "proposed_on, updated_at FROM {}{} ORDER BY case_id LIMIT %s"
-        ).format(CurrentPlans(schema).table("rm_case_plans"), where),
+        ).format(CurrentPlans(schema).table(PLANS_TABLE), where),
         (*params, limit),
     )
-    return [dict(row) for row in curs.fetchall()]

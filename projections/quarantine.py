@@ -31,6 +31,7 @@ from eventsourcing.persistence import DataError, IntegrityError, PersistenceErro
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
+from .rows import the_row
 from .storage import QUARANTINE_TABLE, qualified
 
 # An event that fails with one of these fails the same way every time it is applied: the data
@@ -138,6 +139,11 @@ class Quarantine:
         return [Quarantined(**row) for row in curs.fetchall()]
 
     def counts(self, curs: Cursor[Any], models: Iterable[str]) -> dict[str, int]:
+        """Events set aside per model; none while the table does not exist yet (a store the
+        runner has not started on: status and /readyz ask before it has)."""
+        curs.execute("SELECT to_regclass(%s) IS NOT NULL AS kept", (self.table.as_string(curs),))
+        if not the_row(curs)["kept"]:
+            return {}
         curs.execute(
             SQL("SELECT model, count(*) AS n FROM {} WHERE model = ANY(%s) GROUP BY model")
             .format(self.table),

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from eventsourcing.postgres import PostgresDatastore
-from psycopg import Cursor
 from psycopg.sql import SQL
 
+from .lag import read_lag
 from .quarantine import Quarantined
 from .read_model import NEXT_SUFFIX, ReadModel
 from .read_side import ReadSide
@@ -80,50 +79,30 @@ class ModelStatus:
 def status(datastore: PostgresDatastore, events_table: str = EVENTS_TABLE) -> list[ModelStatus]:
     store = ReadSide(datastore, events_table)
     store.tracking.create_table()
-    head = store.head()
-    result = []
+    names = [cls.name for cls in ALL_MODELS]
     with datastore.transaction(commit=False) as curs:
-        curs.execute("SELECT to_regclass(%s) AS t", (f"{datastore.schema}.{MODELS_TABLE}",))
+        curs.execute("SELECT to_regclass(%s) AS t",
+                     (qualified(datastore.schema, MODELS_TABLE).as_string(curs),))
         has_models = the_row(curs)["t"] is not None
         built: dict[str, Any] = {}
         if has_models:
             curs.execute(SQL("SELECT * FROM {}").format(store.models_table))
             built = {row["name"]: row for row in curs.fetchall()}
-        curs.execute(SQL("SELECT * FROM {}").format(store.tracking_table))
-        positions = {row["application_name"]: row["notification_id"] for row in curs.fetchall()}
-        quarantined = _quarantine_counts(curs, store)
-        for cls in ALL_MODELS:
-            position = positions.get(cls.name) or 0
-            oldest = None
-            if position < head:
-                curs.execute(
-                    SQL("SELECT state FROM {} WHERE notification_id > %s "
-                        "ORDER BY notification_id LIMIT 1").format(
-                        qualified(datastore.schema, events_table)),
-                    (position,),
-                )
-                row = curs.fetchone()
-                if row is not None:
-                    oldest = _recorded_at(bytes(row["state"]))
-            result.append(ModelStatus(
-                name=cls.name,
-                position=position,
-                head=head,
-                schema_version=cls.schema_version,
-                built_version=built[cls.name]["schema_version"] if cls.name in built else None,
-                built_at=built[cls.name]["built_at"] if cls.name in built else None,
-                rebuilding_at=positions.get(cls.name + NEXT_SUFFIX),
-                oldest_unprojected_at=oldest,
-                quarantined=quarantined.get(cls.name, 0),
-            ))
-    return result
-
-
-def _quarantine_counts(curs: Cursor[Any], store: ReadSide) -> dict[str, int]:
-    curs.execute("SELECT to_regclass(%s) AS t", (store.quarantine.table.as_string(curs),))
-    if the_row(curs)["t"] is None:
-        return {}
-    return store.quarantine.counts(curs, [m.name for m in ALL_MODELS])
+        lag = read_lag(curs, datastore.schema, names, events_table)
+    return [
+        ModelStatus(
+            name=cls.name,
+            position=lag.positions.get(cls.name, 0),
+            head=lag.head,
+            schema_version=cls.schema_version,
+            built_version=built[cls.name]["schema_version"] if cls.name in built else None,
+            built_at=built[cls.name]["built_at"] if cls.name in built else None,
+            rebuilding_at=lag.positions.get(cls.name + NEXT_SUFFIX),
+            oldest_unprojected_at=lag.oldest_unprojected_at[cls.name],
+            quarantined=lag.quarantined.get(cls.name, 0),
+        )
+        for cls in ALL_MODELS
+    ]
 
 
 def quarantined_events(datastore: PostgresDatastore,
@@ -131,11 +110,6 @@ def quarantined_events(datastore: PostgresDatastore,
     """The live models' quarantined events, in model and log order."""
     store = ReadSide(datastore, events_table)
     with datastore.transaction(commit=False) as curs:
-        if not _quarantine_counts(curs, store):
+        if not store.quarantine.counts(curs, [m.name for m in ALL_MODELS]):
             return []
         return store.quarantine.entries(curs, models=[m.name for m in ALL_MODELS])
-
-
-def _recorded_at(state: bytes) -> datetime | None:
-    value = orjson.loads(state).get("timestamp")
-    return datetime.fromisoformat(value["_data_"]) if isinstance(value, dict) else None

@@ -5,17 +5,86 @@ read side's case record (projections/case_record.py), so the same access decisio
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+
+from pydantic import BaseModel
 
 from domain.case import SipCase
 from domain.clock import local_date
+from domain.parties import Actor
 
-from .case_record import Record
+from .case_record import (
+    ActorRecord,
+    ConsentRecord,
+    DeadlineRecord,
+    DischargeRecord,
+    IndividualRecord,
+    OrganisationRecord,
+    PlanRecord,
+    Record,
+)
+from .events import JSONObject
+
+# The record holds the values as the events store them: each part is read from the model's own
+# JSON (``model_dump(mode="json")``, as domain/transcodings.py stores it), never re-rendered, so
+# a replayed case shows an instant exactly as the read models do.
 
 
-def _actor(actor: Any) -> Record | None:
-    if actor is None:
+def _json(model: BaseModel) -> JSONObject:
+    return model.model_dump(mode="json")
+
+
+def _organisation(model: BaseModel) -> OrganisationRecord:
+    o = _json(model)
+    return {"id": o["id"], "kind": o["kind"], "name": o["name"], "region": o["region"]}
+
+
+def _individual(model: BaseModel) -> IndividualRecord:
+    i = _json(model)
+    return {"personal_identity_number": i["personal_identity_number"], "name": i["name"],
+            "guardians": i["guardians"]}
+
+
+def _discharge(model: BaseModel | None) -> DischargeRecord | None:
+    if model is None:
         return None
+    d = _json(model)
+    return {"ready_for_discharge_at": d["ready_for_discharge_at"],
+            "named_care_contact_person_id": d["named_care_contact_person_id"]}
+
+
+def _consent(model: BaseModel | None) -> ConsentRecord | None:
+    if model is None:
+        return None
+    c = _json(model)
+    return {
+        "number": c["number"], "givers": c["givers"], "form": c["form"],
+        "valid_from": c["valid_from"], "valid_until": c["valid_until"],
+        "organisation_ids": c["organisation_ids"], "approved_persons": c["approved_persons"],
+        "withdrawn_on": c["withdrawn_on"],
+    }
+
+
+def _deadline(model: BaseModel, met_on: date | None, cancelled_on: date | None) -> DeadlineRecord:
+    d = _json(model)
+    return {
+        "kind": d["kind"], "due": d["due"], "rule": d["rule"], "policy_id": d["policy_id"],
+        "policy_version": d["policy_version"],
+        "responsible_organisation_id": d["responsible_organisation_id"],
+        "set_on": None, "met_on": _iso(met_on), "cancelled_on": _iso(cancelled_on),
+    }
+
+
+def _plan(revision: int, decided_on: date, content: BaseModel) -> PlanRecord:
+    c = _json(content)
+    return {
+        "revision": revision, "decided_on": decided_on.isoformat(),
+        "needs": c["needs"], "goals": c["goals"], "interventions": c["interventions"],
+        "overall_responsibility": c["overall_responsibility"],
+        "coordination": c["coordination"], "follow_up_date": c["follow_up_date"],
+    }
+
+
+def _actor(actor: Actor) -> ActorRecord:
     return {
         "person_id": actor.person_id, "name": actor.name,
         "organisation_id": actor.organisation.id,
@@ -24,12 +93,10 @@ def _actor(actor: Any) -> Record | None:
     }
 
 
-def record_of(case: SipCase) -> Record:
-    """The aggregate's state in the shape of the read side's case record
-    (projections/case_record.py), so the same views apply to a case as of an instant.
-
-    The aggregate does not keep which unit documented a closure, nor the day a deadline was
-    set: those are None here."""
+def parties_of(case: SipCase) -> list[str]:
+    """The organisations party to the case as recorded, in the case record's order: the
+    principals, those within a consent, those invited. A command's access check asks it when
+    the plans model does not have the case yet (adapters/http/routes/commands.py)."""
     parties = [case.municipality.id, case.region.id]
     for given in case.consents:
         parties.extend(o for o in given.organisation_ids if o not in parties)
@@ -37,6 +104,16 @@ def record_of(case: SipCase) -> Record:
         org = state.invitation.participant.organisation
         if org is not None and org.id not in parties:
             parties.append(org.id)
+    return parties
+
+
+def record_of(case: SipCase) -> Record:
+    """The aggregate's state in the shape of the read side's case record
+    (projections/case_record.py), so the same views apply to a case as of an instant.
+
+    The aggregate does not keep which unit documented a closure, nor the day a deadline was
+    set: those are None here."""
+    parties = parties_of(case)
     meeting = case.current_meeting
     plan = case.current_plan
     consent = case.current_consent
@@ -46,20 +123,20 @@ def record_of(case: SipCase) -> Record:
         "stage": case.stage.value,
         "policy_id": case.policy_id,
         "policy_version": case.policy_version,
-        "individual": case.individual.model_dump(mode="json"),
+        "individual": _individual(case.individual),
         "proposed_on": case.proposed_on.isoformat(),
         "proposed_by": case.proposed_by.value,
         "proposer": _actor(case.proposer),
-        "municipality": case.municipality.model_dump(mode="json"),
-        "region": case.region.model_dump(mode="json"),
+        "municipality": _organisation(case.municipality),
+        "region": _organisation(case.region),
         "county": case.municipality.region,
         "need_assessed_by": case.need_assessed_by.value if case.need_assessed_by else None,
         "triggers": [t.value for t in case.triggers],
         "presumed_need_groups": [g.value for g in case.presumed_need_groups],
         "plan_type": case.plan_type.value,
-        "discharge": case.discharge.model_dump(mode="json") if case.discharge else None,
+        "discharge": _discharge(case.discharge),
         "parties": parties,
-        "consent": consent.model_dump(mode="json") if consent else None,
+        "consent": _consent(consent),
         "consents": len(case.consents),
         "wishes_recorded": case.wishes is not None,
         "meeting": None if meeting is None else {
@@ -83,11 +160,8 @@ def record_of(case: SipCase) -> Record:
             }
             for key, s in case.invitations.items()
         },
-        "contact_person": _actor(case.contact_person),
-        "plan": None if plan is None else {
-            "revision": plan.revision, "decided_on": plan.decided_on.isoformat(),
-            **plan.content.model_dump(mode="json"),
-        },
+        "contact_person": None if case.contact_person is None else _actor(case.contact_person),
+        "plan": None if plan is None else _plan(plan.revision, plan.decided_on, plan.content),
         "follow_ups": len(case.follow_ups),
         "last_follow_up_on": (
             case.follow_ups[-1].held_on.isoformat() if case.follow_ups else None
@@ -101,10 +175,7 @@ def record_of(case: SipCase) -> Record:
         "closed_on": _iso(getattr(case, "closed_on", None)),
         "corrections": len(case.corrections),
         "deadlines": {
-            key: {
-                **s.deadline.model_dump(mode="json"), "set_on": None,
-                "met_on": _iso(s.met_on), "cancelled_on": _iso(s.cancelled_on),
-            }
+            key: _deadline(s.deadline, s.met_on, s.cancelled_on)
             for key, s in case.deadlines.items()
         },
     }

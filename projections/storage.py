@@ -1,5 +1,7 @@
-"""Every name the system gives a thing in PostgreSQL, in one list: a table or a channel is
-spelled here and nowhere else.
+"""The names of what the system keeps in PostgreSQL beside the read models' own data: the
+ledger's tables, the access log, the read side's bookkeeping and its progress channel, and a
+helper for schema-qualified names. A read model's data tables are named by the model itself
+(its ``tables``, e.g. ``PLANS_TABLE`` in projections/plans.py), beside the SQL that uses them.
 
 It lives in the lowest layer that uses the names: the read side reads the ledger's events and
 keeps tables of its own, and the adapters (store, audit, HTTP) use the same list (they may import
@@ -30,10 +32,10 @@ TRACKING_TABLE = "rm_tracking"
 MODELS_TABLE = "rm_models"
 QUARANTINE_TABLE = "rm_quarantine"
 
-# NOTIFY channels. The library notifies on a channel named after the events table in every
-# insert transaction (PostgresApplicationRecorder.channel_name); the runner notifies its
-# progress after every batch, for callers that wait to read their own writes.
-EVENTS_CHANNEL = EVENTS_TABLE
+# NOTIFY channels. The runner notifies its progress after every batch, for callers that wait to
+# read their own writes. (The events' channel is the library's: it notifies in every insert
+# transaction on one it names itself, PostgresApplicationRecorder.channel_name, which the runner
+# and the feed take from their recorder.)
 PROGRESS_CHANNEL = "rm_progress"
 
 

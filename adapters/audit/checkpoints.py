@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NotRequired, TypedDict
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -84,6 +84,20 @@ def checkpoint_message(position: int, chain_hash: bytes, recorded_at: datetime) 
     ).encode("ascii")
 
 
+class CheckpointJSON(TypedDict):
+    """A checkpoint in its export form (``Checkpoint.to_json``; ``from_json`` reads it back)."""
+
+    format: str  # EXPORT_FORMAT
+    position: int
+    chain_hash: str  # hex
+    recorded_at: str
+    key_id: str
+    algorithm: str  # "Ed25519"
+    signature: str  # base64
+    # base64 of the raw key, when it is known; None where an audit copy says it is not
+    public_key: NotRequired[str | None]
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     position: int
@@ -102,8 +116,8 @@ class Checkpoint:
             return False
         return True
 
-    def to_json(self, public_key: Ed25519PublicKey | None = None) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+    def to_json(self, public_key: Ed25519PublicKey | None = None) -> CheckpointJSON:
+        entry: CheckpointJSON = {
             "format": EXPORT_FORMAT,
             "position": self.position,
             "chain_hash": self.chain_hash.hex(),

@@ -16,6 +16,7 @@ from adapters.audit.checkpoints import AuditKeyError, trusted_public_keys
 from adapters.audit.export import (
     EXPORT_ACTION,
     FORMATS,
+    ExportedBy,
     export_case,
     render_html,
     render_json,
@@ -100,8 +101,10 @@ def case(
             current = ledger.get_case(case_uuid)  # CaseNotFound: one line
             export = export_case(ledger, datastore, access_log, case_uuid, instant,
                                  public_keys=public_keys)
-            exported_by = {"person_id": person, "organisation_id": organisation or "unknown",
-                           "organisation_kind": "other", "unit": "", "role": "auditor"}
+            exported_by: ExportedBy = {
+                "person_id": person, "organisation_id": organisation or "unknown",
+                "organisation_kind": "other", "unit": "", "role": "auditor",
+            }
             # R33: the copy shows personal data, so it is logged before anyone sees it.
             export["access_log_id"] = access_log.record(
                 **exported_by, action=EXPORT_ACTION, outcome="granted", case_id=case_uuid,

@@ -81,7 +81,7 @@ def serve(
 ) -> None:
     """Run the HTTP service (OpenAPI at /docs); the read models run inside it."""
     settings: Settings = ctx.obj
-    update: dict[str, Any] = {}
+    update: dict[str, str | int] = {}  # the Settings fields the options override, by name
     if host is not None:
         update["host"] = host
     if port is not None:

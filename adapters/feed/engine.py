@@ -23,7 +23,7 @@ from psycopg.sql import SQL, Composed, Literal
 from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from adapters.feed.events import EVENT_TYPES, feed_event_from_row, topic_of
+from adapters.feed.events import EVENT_TYPES, FeedEventBody, feed_event_from_row, topic_of
 from adapters.logging import get_logger
 from projections.events import unwrap
 from projections.listen import TRANSIENT, back_off, listen
@@ -57,13 +57,15 @@ class FeedRead:
     """What one read of the log found: the events (feed JSON dicts), the position read up to,
     the log's head, and whether the reader has reached the head."""
 
-    events: list[Any] = field(default_factory=list)
+    events: list[FeedEventBody] = field(default_factory=list)
     next_after: int = 0
     head: int = 0
     caught_up: bool = True
     # With personal data: each case the events are of, and its individual's personal identity
     # number, for the access log (R33).
     cases: dict[UUID, str | None] = field(default_factory=dict)
+    # For a stream: each event as (id, type, its JSON), serialised off the event loop.
+    serialised: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 class EventFeed:
@@ -129,7 +131,7 @@ class EventFeed:
         if personal and rows:
             case_ids = list(dict.fromkeys(r[1] for r in rows))
             shown = set(case_ids) if may_read is None else may_read(case_ids, head)
-        events = []
+        events: list[FeedEventBody] = []
         for r in rows:
             e = feed_event_from_row(r[0], r[1], r[2], r[3], r[4], personal=r[1] in shown)
             if e is not None:
@@ -267,7 +269,7 @@ class EventFeed:
                               error=type(error).__name__)
                     return
                 failures = 0
-                for event_id, event_type, payload in read.events:
+                for event_id, event_type, payload in read.serialised:
                     yield ServerSentEvent(data=payload, id=str(event_id), event=event_type)
                 position = read.next_after
                 if read.caught_up:
@@ -285,7 +287,7 @@ class EventFeed:
                          may_read=may_read)
         if read.cases and log_reads is not None:
             log_reads(read.cases)
-        read.events = [(e["id"], e["type"], orjson.dumps(e).decode()) for e in read.events]
+        read.serialised = [(e["id"], e["type"], orjson.dumps(e).decode()) for e in read.events]
         return read
 
 

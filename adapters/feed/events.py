@@ -99,15 +99,115 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from domain.clock import STOCKHOLM
-from projections.events import CASE_TOPIC_PREFIX, CaseEvent, decode, unwrap
+from projections.events import CASE_TOPIC_PREFIX, CaseEvent, JSONObject, decode, unwrap
 
-Getter = Callable[[dict[str, Any]], Any]
+# A getter reads one published field out of a stored event's JSON (free-form: its shape depends
+# on the event type, projections/events.py), giving the field's JSON value.
+Getter = Callable[[JSONObject], Any]
+
+
+# ---------------------------------------------------------------------- the published shapes
+# The documented parts above, as the feed sends them (JSON: days and instants as ISO strings).
+
+
+class FeedOrganisation(TypedDict):
+    id: str
+    kind: str
+    name: str
+    region: str
+
+
+class FeedDeadline(TypedDict):
+    key: str
+    kind: str
+    due: str
+    rule: str
+    policy_id: str
+    policy_version: int
+    responsible_organisation_id: str | None
+
+
+class PublicInvitation(TypedDict):
+    role: str
+    organisation_id: str | None  # None for a private person
+    organisation_kind: str | None
+
+
+class PersonalInvitation(TypedDict):
+    participant_key: str
+    role: str
+    name: str
+    organisation_id: str | None
+    reason: str
+    expectation: str
+
+
+class FeedResponsible(TypedDict):
+    kind: str
+    organisation_id: str | None
+
+
+class FeedDischarge(TypedDict):
+    ready_for_discharge_at: str
+    named_care_contact_person_id: str
+
+
+class FeedGuardian(TypedDict):
+    name: str
+    personal_identity_number: str | None
+
+
+class FeedPlanContent(TypedDict):
+    needs: list[str]
+    goals: list[JSONObject]  # domain.commands.Goal as JSON
+    interventions: list[JSONObject]  # domain.commands.Intervention as JSON
+    overall_responsibility: str
+    coordination: str
+    follow_up_date: str
+
+
+class FeedActorBody(TypedDict):
+    person_id: str
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    role: str
+
+
+# ``data`` and ``personal``: keyed by the type's field names (SHAPES below), each value the
+# field's JSON; which names a ``schema`` has is the published contract, not a static type.
+FeedFields = dict[str, object]
+
+
+class FeedEventBody(TypedDict):
+    """One event as the feed sends it (the envelope in this module's docstring)."""
+
+    id: int
+    type: str
+    schema: str
+    case_id: str
+    version: int
+    recorded_at: str
+    occurred_at: str | None
+    on: str
+    command_id: str
+    actor: FeedActorBody
+    data: FeedFields
+    personal: NotRequired[FeedFields]  # only for a subscriber allowed to read it
+
+
+class SchemaEntry(TypedDict):
+    """One type's entry in ``GET /events/schemas``."""
+
+    schema: str
+    public: list[str]
+    personal: list[str]
 
 
 # ---------------------------------------------------------------------- getters on stored events
@@ -118,7 +218,7 @@ def attr(name: str) -> Getter:
 
 
 def inner(name: str, *path: str) -> Getter:
-    def get(d: dict[str, Any]) -> Any:
+    def get(d: JSONObject) -> Any:
         value = unwrap(d.get(name))
         for key in path:
             value = value.get(key) if value is not None else None
@@ -132,12 +232,12 @@ def count(name: str, *path: str) -> Getter:
     return lambda d: len(get(d) or ())
 
 
-def _deadlines(d: dict[str, Any]) -> list[dict[str, Any]]:
+def _deadlines(d: JSONObject) -> list[FeedDeadline]:
     return [unwrap(x) for x in d.get("deadlines") or ()]
 
 
 def _organisation(name: str) -> Getter:
-    def get(d: dict[str, Any]) -> dict[str, Any]:
+    def get(d: JSONObject) -> FeedOrganisation:
         o = unwrap(d[name])
         return {"id": o["id"], "kind": o["kind"], "name": o["name"], "region": o["region"]}
 
@@ -148,13 +248,13 @@ WISHES = ("place", "time_of_day", "longest_minutes", "disturbances", "environmen
           "interpreter_language")
 
 
-def _wishes_given(d: dict[str, Any]) -> list[str]:
+def _wishes_given(d: JSONObject) -> list[str]:
     w = unwrap(d["wishes"])
     return [name for name in WISHES if w.get(name) not in (None, "", [], ())]
 
 
-def _public_invitations(d: dict[str, Any]) -> list[dict[str, Any]]:
-    invitations = []
+def _public_invitations(d: JSONObject) -> list[PublicInvitation]:
+    invitations: list[PublicInvitation] = []
     for i in inner("meeting", "invitations")(d):
         p = i["participant"]
         org = p.get("organisation")
@@ -166,12 +266,12 @@ def _public_invitations(d: dict[str, Any]) -> list[dict[str, Any]]:
     return invitations
 
 
-def _participant_key(p: dict[str, Any]) -> str:
+def _participant_key(p: JSONObject) -> str:
     # As domain.commands.Participant.key: an organisation by its id, a person by role and name.
     return p["organisation"]["id"] if p.get("organisation") else f"{p['role']}:{p['name']}"
 
 
-def _personal_invitations(d: dict[str, Any]) -> list[dict[str, Any]]:
+def _personal_invitations(d: JSONObject) -> list[PersonalInvitation]:
     return [
         {
             "participant_key": _participant_key(i["participant"]),
@@ -185,17 +285,17 @@ def _personal_invitations(d: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _reply_organisation(d: dict[str, Any]) -> str | None:
+def _reply_organisation(d: JSONObject) -> str | None:
     key = d["participant_key"]
     return None if ":" in key else key
 
 
-def _reply_person_role(d: dict[str, Any]) -> str | None:
+def _reply_person_role(d: JSONObject) -> str | None:
     key = d["participant_key"]
     return key.split(":", 1)[0] if ":" in key else None
 
 
-def _responsible(d: dict[str, Any]) -> list[dict[str, Any]]:
+def _responsible(d: JSONObject) -> list[FeedResponsible]:
     seen: dict[tuple[str, str | None], None] = {}
     for i in inner("revision", "content", "interventions")(d):
         r = i["responsible"]
@@ -203,7 +303,7 @@ def _responsible(d: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"kind": kind, "organisation_id": org} for kind, org in seen]
 
 
-def _discharge(d: dict[str, Any]) -> dict[str, Any] | None:
+def _discharge(d: JSONObject) -> FeedDischarge | None:
     x = unwrap(d.get("discharge"))
     if not x:
         return None
@@ -211,15 +311,16 @@ def _discharge(d: dict[str, Any]) -> dict[str, Any] | None:
             "named_care_contact_person_id": x["named_care_contact_person_id"]}
 
 
-def _guardians(d: dict[str, Any]) -> list[dict[str, Any]]:
+def _guardians(d: JSONObject) -> list[FeedGuardian]:
     return [{"name": g["name"], "personal_identity_number": g.get("personal_identity_number")}
             for g in inner("individual", "guardians")(d) or ()]
 
 
-def _plan_content(d: dict[str, Any]) -> dict[str, Any]:
+def _plan_content(d: JSONObject) -> FeedPlanContent:
     c = inner("revision", "content")(d)
-    return {k: c[k] for k in ("needs", "goals", "interventions", "overall_responsibility",
-                               "coordination", "follow_up_date")}
+    return {"needs": c["needs"], "goals": c["goals"], "interventions": c["interventions"],
+            "overall_responsibility": c["overall_responsibility"],
+            "coordination": c["coordination"], "follow_up_date": c["follow_up_date"]}
 
 
 def _plan(deadlines: bool) -> dict[str, Getter]:
@@ -374,7 +475,7 @@ def schema_of(event_type: str) -> str:
     return f"sip.{event_type}.v{SHAPES[event_type].version}"
 
 
-def catalogue() -> dict[str, dict[str, Any]]:
+def catalogue() -> dict[str, SchemaEntry]:
     """Each type's schema id and field names (``GET /events/schemas``)."""
     return {
         t: {
@@ -397,7 +498,7 @@ def _instant(value: str | None) -> str | None:
     return value if instant.tzinfo else instant.replace(tzinfo=STOCKHOLM).isoformat()
 
 
-def feed_event(e: CaseEvent, *, personal: bool) -> dict[str, Any] | None:
+def feed_event(e: CaseEvent, *, personal: bool) -> FeedEventBody | None:
     """The public JSON of one case event (None for a type the feed does not publish)."""
     shape = SHAPES.get(e.type)
     if shape is None:
@@ -405,7 +506,7 @@ def feed_event(e: CaseEvent, *, personal: bool) -> dict[str, Any] | None:
     d = e.data
     actor = e.actor
     organisation = actor["organisation"]
-    body: dict[str, Any] = {
+    body: FeedEventBody = {
         "id": e.notification_id,
         "type": e.type,
         "schema": f"sip.{e.type}.v{shape.version}",
@@ -435,7 +536,7 @@ def feed_event(e: CaseEvent, *, personal: bool) -> dict[str, Any] | None:
 def feed_event_from_row(
     notification_id: int, originator_id: UUID, originator_version: int, topic: str,
     state: bytes, *, personal: bool,
-) -> dict[str, Any] | None:
+) -> FeedEventBody | None:
     """A stored notification row as a feed event, or None (another aggregate's event)."""
     e = decode(notification_id, originator_id, originator_version, topic, state)
     return None if e is None else feed_event(e, personal=personal)

@@ -1,57 +1,9 @@
-"""Who may read what of a case (R13), and the access log every read goes through (R33).
+"""The HTTP side of access to a case: waiting for a current record, the 403 and 503 answers, and
+the access log every read goes through (R33).
 
-R13: consent names the organisations that may exchange information; only through it is
-confidentiality lifted between them, and only for this planning. The policy is three levels,
-decided per request from the case's **current** record (the plans read model) and the caller's
-verified token:
-
-``full``
-    The case with its personal data: the individual (personal identity number, name,
-    guardians), the consent's givers, the invitations, the meeting, the plan's content.
-``restricted``
-    What documenting closure and supervising deadlines need, and no personal data: the case id,
-    stage, principals and parties (organisations), the consent's dates and organisations (not
-    who gave it), closure per principal, every deadline, the plan's revision number. No names
-    of anyone (neither the individual's nor staff's), no identity numbers, no plan text.
-``none``
-    403 (kind ``no-access``, rule R13, field ``case_id``); the refused attempt is logged.
-
-Decisions, and why:
-
-1. **Auditors read everything, in full.** Auditing the record is their task; they are
-   read-only (the command routes refuse them). Their reads are logged like anyone's.
-2. **A coordinator or service of an organisation reads in full while planning is open and**
-   a) a consent valid today (recorded, not withdrawn, ``valid_from <= today <= valid_until``)
-   names the organisation — confidentiality is lifted between the organisations it names
-   (R13); or
-   b) no consent has been recorded yet and the organisation is the proposer's — the proposing
-   organisation's own record: it wrote down the individual and must be able to work the case
-   (seek consent, record a refusal) before any consent exists, and nothing has crossed an
-   organisation's boundary yet. The other principal does *not* read it in full before consent:
-   that is exactly the boundary consent lifts.
-   "Planning is open" means the stage is not ``closing``, ``closed`` or ``declined``: consent is
-   given "only for this planning" (R13), so once planning has ended — by withdrawal (R12), by
-   a principal's closure (R30) or by refusal (R15) — it no longer lifts confidentiality, even
-   where ``valid_until`` lies ahead. A consent that has expired, or whose ``valid_from`` is still
-   ahead, lifts nothing either.
-3. **Otherwise a coordinator or service of a principal (the case's municipality or region) or
-   of the proposing organisation reads the restricted view.** After withdrawal each principal
-   must still document its closure (R31), and before consent the other principal must see that
-   a case exists and what is due (R04: the duty arises for both) — neither needs personal data.
-   Other organisations (FK, school, …) that were named only by a consent lose access with it.
-4. **A supervisor reads the restricted view of their own organisation's cases** (the
-   organisation is a party, or proposed the case) — never in full, even under consent:
-   supervisors follow deadlines and workload, they do not plan.
-5. **Anyone else is refused**, and the refusal is written to the access log with the reason.
-
-Access is per organisation: which unit within an organisation may see a case (the organisation's
-internal confidentiality, *inre sekretess*) is the organisation's own access control, expressed
-by who it gives the roles to; the log records the unit of every read so it can be followed up.
-
-**As-of reads** are decided on the current record too: a withdrawn consent withdraws the right
-to read the case's personal data as it ever stood, and a consent given now covers the planning's
-history. Lists and dashboards carry no personal data and are scoped to the caller's organisation
-(auditors: any).
+The decision itself (levels full / restricted / none, and the policy with its reasons) is the
+read side's: ``projections/access.py``. This module asks it for every read of a case and answers
+with its view.
 
 **Never from a stale or incomplete model.** The decision is only as current as the plans model
 it is read from: a consent withdrawn a moment ago must already count. So a read of a case first
@@ -70,23 +22,27 @@ the refusal still goes out (it shows nothing) and a warning is logged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
+from typing import Any
 from uuid import UUID
 
-import psycopg
-from eventsourcing.persistence import OperationalError
 from fastapi import Request
+from psycopg import Cursor
 
 from adapters.bootstrap import Services
 from adapters.http.problems import ProblemError
 from adapters.identity.tokens import Principal
 from adapters.logging import get_logger
+from adapters.store import deadline
 from domain.clock import local_date
 from domain.errors import CaseNotFound
 from projections.access import Access, decide, role_names
 from projections.case_record import Record
 from projections.plans import current_plan
 from projections.quarantine import quarantined_in_case
+from projections.timeouts import set_local_timeouts, timed_out
 
 log = get_logger(__name__)
 
@@ -150,22 +106,33 @@ def await_current(services: Services, models: tuple[str, ...] = ("plans",)) -> N
         "behind the log. Try again shortly")
 
 
+@contextmanager
+def read_model_transaction(services: Services) -> Iterator[Cursor[Any]]:
+    """A read-only transaction on the read models that never hangs: it waits for a lock on a
+    model's table at most ``model_lock_timeout`` and runs no statement past the request's
+    deadline (adapters/http/deadline.py, when one is set); either answers 503
+    ``read-models-behind``. Every read of a read model an HTTP route makes goes through it."""
+    left = deadline.remaining()
+    try:
+        with services.datastore.transaction(commit=False) as curs:
+            set_local_timeouts(curs, lock=model_lock_timeout(services), statement=left)
+            yield curs
+    except Exception as error:
+        if not timed_out(error):
+            raise
+        raise read_models_behind("the read model's table is locked (a rebuild's swap or "
+                                 "maintenance) or too slow to answer; try again "
+                                 "shortly") from None
+
+
 def current_record(services: Services, case_id: UUID,
                    models: tuple[str, ...] = ("plans",)) -> Record:
     """The case's record to decide access from and to answer with: from a plans model that is
     up to date with the log (``await_current``) and holds every event of the case."""
     await_current(services, models)
-    try:
-        with services.datastore.transaction(commit=False) as curs:
-            curs.execute("SELECT set_config('lock_timeout', %s, true)",
-                         (f"{int(model_lock_timeout(services) * 1000)}ms",))
-            quarantined = quarantined_in_case(curs, services.schema, case_id, models)
-            record = None if quarantined else current_plan(curs, services.schema, case_id)
-    except (psycopg.errors.LockNotAvailable, OperationalError) as error:
-        if not isinstance(error.__cause__ or error, psycopg.errors.LockNotAvailable):
-            raise
-        raise read_models_behind("the read model's table is locked (a rebuild's swap or "
-                                 "maintenance); try again shortly") from None
+    with read_model_transaction(services) as curs:
+        quarantined = quarantined_in_case(curs, services.schema, case_id, models)
+        record = None if quarantined else current_plan(curs, services.schema, case_id)
     if quarantined:
         first = quarantined[0]
         log.warning("read refused: the read model quarantined an event of the case",
@@ -199,7 +166,17 @@ def _request_id(request: Request) -> str | None:
 def _pin(record: Record | None) -> str | None:
     if record is None:
         return None
-    return (record.get("individual") or {}).get("personal_identity_number")
+    individual = record.get("individual")
+    return individual["personal_identity_number"] if individual else None
+
+
+def access_log_unavailable() -> ProblemError:
+    """A read whose access-log row could not be written is not answered (R33)."""
+    return ProblemError(
+        503, "Access log unavailable",
+        "the read could not be logged (R33), so it is not answered; try again",
+        kind="access-log-unavailable", rule="R33", headers={"Retry-After": "5"},
+    )
 
 
 def write_read(
@@ -219,11 +196,7 @@ def write_read(
     except Exception as error:
         log.error("access log unavailable: read not answered", action=action,
                   error=type(error).__name__)
-        raise ProblemError(
-            503, "Access log unavailable",
-            "the read could not be logged (R33), so it is not answered; try again",
-            kind="access-log-unavailable", rule="R33", headers={"Retry-After": "5"},
-        ) from None
+        raise access_log_unavailable() from None
 
 
 def write_refusal(

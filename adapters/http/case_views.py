@@ -1,7 +1,7 @@
 """What a caller sees of a case: the response models of ``GET /cases/{id}`` (and of as-of), typed
 all the way down, so a client generated from the OpenAPI document knows every field's shape.
 
-The views are built in access.py as plain JSON from the read side's case record
+The views are built in projections/access.py as plain JSON from the read side's case record
 (projections/case_record.py) or from the aggregate (``record_of``); these models describe that
 JSON exactly (a test compares the two) and validate it on the way out.
 

@@ -27,7 +27,7 @@ import json
 import re
 import unicodedata
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_from_bytes
 
 import anyio
 from fastapi import FastAPI, Request
@@ -44,12 +44,9 @@ log = get_logger(__name__)
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-class BodyTooSlow(Exception):
-    pass
+# Every ASCII byte: what a raw query string keeps as it is when its other bytes are
+# percent-encoded (``_query_as_utf8``).
+_ASCII = bytes(range(128))
 
 
 def _has_control_character(value: str) -> bool:
@@ -115,13 +112,21 @@ class InputLimits:
         query = scope.get("query_string") or b""
         if not query:
             return None
-        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True,
-                                     encoding="utf-8", errors="surrogateescape"):
+        # Raw bytes (a client that does not percent-encode) are UTF-8 like encoded ones: read
+        # as latin-1, a raw "Å" (C3 85) would look like the control character U+0085. Bytes
+        # that are not UTF-8 become lone surrogates, refused below like any control character.
+        for name, value in parse_qsl(query.decode("utf-8", errors="surrogateescape"),
+                                     keep_blank_values=True, encoding="utf-8",
+                                     errors="surrogateescape"):
             if _has_control_character(name) or _has_control_character(value):
                 shown = name if _PARAMETER_NAME.match(name) else None
                 which = f"query parameter {name}" if shown else "a query parameter"
                 return (422, "Invalid input",
                         f"{which} must not contain control characters", "invalid-input", shown)
+        if not query.isascii():
+            # Starlette reads a raw query string as latin-1; percent-encoded, the same bytes
+            # reach the route as the UTF-8 text they are.
+            scope["query_string"] = quote_from_bytes(query, safe=_ASCII).encode("ascii")
         return None
 
     # ---------------------------------------------------------------- the body

@@ -17,7 +17,7 @@ Unset, it is ``token`` when ``SIP_OPS_TOKEN`` is set and ``off`` when not. ``/he
 from __future__ import annotations
 
 import hmac
-from typing import Any, Literal
+from typing import Literal, NotRequired, TypedDict
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -39,7 +39,15 @@ def ops_mode(settings: Settings) -> OpsMode:
     return "token" if settings.ops_token is not None else "off"
 
 
-def fastapi_urls(mode: OpsMode) -> dict[str, Any]:
+class FastAPIUrls(TypedDict):
+    """FastAPI's keywords for its documentation routes (None: the route is not served)."""
+
+    openapi_url: str | None
+    docs_url: str | None
+    redoc_url: NotRequired[str | None]  # left out: FastAPI's default
+
+
+def fastapi_urls(mode: OpsMode) -> FastAPIUrls:
     """FastAPI's own documentation routes: kept when open; otherwise ours (guarded) or none."""
     if mode == "open":
         return {"openapi_url": OPENAPI_URL, "docs_url": DOCS_URL}

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.http.store_problems import told
-from adapters.identity.tokens import InvalidToken
+from adapters.identity.tokens import IdentityProviderUnavailable, InvalidToken
 from adapters.logging import get_logger, one_line
 from adapters.store.deadline import DeadlinePassed
 from domain.errors import (
@@ -35,6 +35,9 @@ from domain.errors import (
 log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client waits before asking again when the identity provider's keys could not be
+# fetched (the JWKS client fetches them afresh on the next request).
+IDENTITY_PROVIDER_RETRY_AFTER = "5"
 TYPE_BASE = "https://sip-ledger.example/problems/"
 
 
@@ -115,9 +118,10 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "No such case",
         409: "Version conflict: the case moved on (current_version says where it is)",
         422: "Invalid input or a SIP rule refuses (field and rule say which)",
-        503: "The store is unreachable, refusing writes or too slow, or the request's "
-             "deadline passed (Retry-After says when to try again; detail says whether "
-             "anything was written)",
+        503: "The store is unreachable, refusing writes or too slow, the read models are "
+             "behind or locked, the identity provider's keys could not be fetched, or the "
+             "request's deadline passed (Retry-After says when to try again; detail says "
+             "whether anything was written)",
     }.items()
 }
 
@@ -239,6 +243,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             request, 401, "Not authenticated", str(error), kind="invalid-token",
             field="Authorization", headers={"WWW-Authenticate": 'Bearer realm="sip-ledger"'},
+        )
+
+    @app.exception_handler(IdentityProviderUnavailable)
+    async def _identity_provider_down(
+        request: Request, error: IdentityProviderUnavailable
+    ) -> JSONResponse:
+        # Not the token's fault: a 401 would send a client for a new token it does not need.
+        log.warning("identity provider unavailable: token not verified")
+        return problem_response(
+            request, 503, "Identity provider unavailable", str(error),
+            kind="identity-provider-unavailable", field="Authorization",
+            headers={"Retry-After": IDENTITY_PROVIDER_RETRY_AFTER},
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from adapters.logging import get_logger
 from projections.storage import qualified
+from projections.timeouts import set_local_timeouts
 
 log = get_logger(__name__)
 
@@ -48,7 +49,7 @@ def write_path_stuck(services: Any) -> str | None:
     table = qualified(recorder.datastore.schema, recorder.events_table_name)
     try:
         with services.datastore.transaction(commit=False) as curs:
-            curs.execute(f"SET LOCAL statement_timeout = {int(PROBE_TIMEOUT_S * 1000)}")
+            set_local_timeouts(curs, statement=PROBE_TIMEOUT_S)
             curs.execute(_QUERY, {"modes": _BLOCKING_MODES, "table": table.as_string(curs)})
             row = curs.fetchone()
     except Exception as error:  # the read-side probe says what is wrong with the store

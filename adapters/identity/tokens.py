@@ -32,8 +32,9 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import jwt
 from pydantic import ValidationError
@@ -65,6 +66,30 @@ class InvalidToken(Exception):
     """The bearer token is missing, malformed, expired or not signed by a trusted key."""
 
 
+class IdentityProviderUnavailable(Exception):
+    """The identity provider's keys (SIP_JWKS_URL) could not be fetched: nothing is known about
+    the token either way. The caller should try again, not get a new token (503, not 401)."""
+
+
+class Claims(TypedDict):
+    """The claims a token of this service carries (``mint_token``; an identity provider's
+    tokens carry the same names, read by ``principal_from_claims``)."""
+
+    sub: str  # the person's id
+    name: str
+    org_id: str
+    org_kind: str  # domain.parties.OrganisationKind
+    org_name: str
+    org_region: str
+    unit: str
+    roles: list[str]  # domain.parties.Role values
+    scope: str  # space-separated, e.g. "feed:personal"
+    iat: NotRequired[int]  # REQUIRED_CLAIMS: set when the token is minted
+    exp: NotRequired[int]
+    iss: NotRequired[str]  # when SIP_JWT_ISSUER / SIP_JWT_AUDIENCE are set
+    aud: NotRequired[str]
+
+
 @dataclass(frozen=True)
 class Principal:
     """The caller, as its verified token says."""
@@ -90,7 +115,7 @@ class Principal:
             unit=self.unit, role=role,
         )
 
-    def claims(self) -> dict[str, Any]:
+    def claims(self) -> Claims:
         return {
             "sub": self.person_id,
             "name": self.name,
@@ -124,9 +149,12 @@ def _claim_of(error: ValidationError, actor: bool = False) -> str:
     return _CLAIM_OF.get(field, "org_id" if not actor else "sub")
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     """The caller a token's claims describe; InvalidToken naming the claim that is missing or
-    malformed (in words: neither the claim's value nor a validator's text)."""
+    malformed (in words: neither the claim's value nor a validator's text).
+
+    ``claims`` is a verified token's payload as decoded: its signature is checked, its shape is
+    not, so it is read by key and every value checked here (``Claims`` is the shape expected)."""
     for claim in ("org_id", "org_kind", "sub"):
         if claim not in claims:
             raise InvalidToken(f"token lacks the claim {claim!r}")
@@ -229,6 +257,10 @@ class TokenVerifier:
                 options={"require": list(REQUIRED_CLAIMS), "verify_iat": False,
                          "verify_aud": self.audience is not None},
             )
+        except jwt.PyJWKClientConnectionError:
+            raise IdentityProviderUnavailable(
+                "the identity provider's keys (SIP_JWKS_URL) could not be fetched to verify the "
+                "token; try again shortly") from None
         except (jwt.PyJWTError, ValueError) as error:
             raise InvalidToken(self._in_words(error)) from None
         issued, expires = claims["iat"], claims["exp"]
@@ -271,9 +303,6 @@ class TokenVerifier:
             return "token is not valid: its issuer (iss) is not the one this service trusts"
         if isinstance(error, jwt.InvalidAudienceError):
             return "token is not valid: its audience (aud) does not name this service"
-        if isinstance(error, jwt.PyJWKClientConnectionError):
-            return ("token is not valid: the identity provider's keys (SIP_JWKS_URL) could not "
-                    "be fetched to verify it; try again")
         if isinstance(error, jwt.PyJWKClientError | jwt.PyJWKError | jwt.PyJWKSetError):
             return "token is not valid: no key of the identity provider's (the JWKS) signs it"
         return "token is not valid: it could not be verified"
@@ -311,15 +340,16 @@ def mint_token(
     """A signed token for ``principal``: HS256 with the development secret, or RS256 with a
     private key (tests and the JWKS set-up in the README)."""
     now = int(time.time())
-    claims = {**principal.claims(), "iat": now, "exp": now + ttl_s}
+    claims: Claims = {**principal.claims(), "iat": now, "exp": now + ttl_s}
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
+    payload = dict(claims)  # PyJWT takes a plain dict
     if private_key_pem is not None:
         headers = {"kid": kid} if kid else None
-        return jwt.encode(claims, private_key_pem, algorithm="RS256", headers=headers)
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+        return jwt.encode(payload, private_key_pem, algorithm="RS256", headers=headers)
+    return jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
 def public_jwks(public_key_pem: str, kid: str) -> str:

@@ -25,13 +25,14 @@ may learn which units read their data.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from domain.identity import individual_key, normalise_personal_identity_number
+from projections.rows import typed_rows
 from projections.storage import ACCESS_LOG_TABLE, qualified
 
 TABLE = ACCESS_LOG_TABLE
@@ -46,6 +47,54 @@ COLUMNS = (
     "id", "at", "person_id", "organisation_id", "organisation_kind", "unit", "role", "action",
     "case_id", "individual_key", "view", "outcome", "reason", "request_id",
 )
+
+
+class AccessLogRow(TypedDict):
+    """One row of the log, as read back (the columns of COLUMNS)."""
+
+    id: int
+    at: datetime
+    person_id: str
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    role: str
+    action: str
+    case_id: UUID | None
+    individual_key: str | None  # the keyed hash, never the number itself
+    view: str | None  # "full", "restricted", or None for lists and the log itself
+    outcome: str  # "granted" or "refused"
+    reason: str
+    request_id: str | None
+
+
+class AccessLogRecord(TypedDict):
+    """One row to append (``record``'s keywords): ``record_many`` takes a list of them."""
+
+    person_id: str
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    role: str
+    action: str
+    outcome: str
+    case_id: NotRequired[UUID | str | None]
+    personal_identity_number: NotRequired[str | None]  # hashed before it is written
+    view: NotRequired[str | None]
+    reason: NotRequired[str]
+    request_id: NotRequired[str | None]
+
+
+class UnitReadsRow(TypedDict):
+    """Which unit read an individual's personal data: when first and last, how often, what."""
+
+    organisation_id: str
+    organisation_kind: str
+    unit: str
+    first_at: datetime
+    last_at: datetime
+    reads: int
+    actions: list[str]
 
 
 class AccessLog:
@@ -169,7 +218,7 @@ class AccessLog:
         assert row is not None
         return row["id"]
 
-    def record_many(self, rows: list[dict[str, Any]]) -> None:
+    def record_many(self, rows: list[AccessLogRecord]) -> None:
         """Append several rows (each as ``record``'s keywords) in one transaction, committed
         when it returns: a feed page's reads, one row per case, in one round of statements
         rather than one transaction per case. All or none are written."""
@@ -205,7 +254,7 @@ class AccessLog:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 1000,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AccessLogRow]:
         """Rows matching every filter given, oldest first; ``since`` inclusive, ``until``
         exclusive."""
         conditions: list[Composable] = []
@@ -225,16 +274,16 @@ class AccessLog:
 
     def _select(
         self, conditions: list[Composable], params: list[Any], limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[AccessLogRow]:
         where = SQL(" WHERE ") + SQL(" AND ").join(conditions) if conditions else SQL("")
         limit = max(1, min(int(limit), MAX_LIMIT))
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
+            return typed_rows(
+                curs, AccessLogRow,
                 SQL("SELECT {} FROM {}{} ORDER BY at, id LIMIT %s").format(
                     self._columns, self.table, where),
                 (*params, limit),
             )
-            return [dict(row) for row in curs.fetchall()]
 
     def for_case(
         self,
@@ -242,14 +291,14 @@ class AccessLog:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 1000,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AccessLogRow]:
         """Every row about one case (granted and refused), oldest first."""
         return self.query(case_id=case_id, since=since, until=until, limit=limit)
 
-    def all_for_case(self, case_id: UUID, until: datetime | None = None) -> list[dict[str, Any]]:
+    def all_for_case(self, case_id: UUID, until: datetime | None = None) -> list[AccessLogRow]:
         """Every row about one case (before ``until``), oldest first, however many: read in
         pages of MAX_LIMIT. The audit export's complete account of who looked (R33)."""
-        rows: list[dict[str, Any]] = []
+        rows: list[AccessLogRow] = []
         seen: set[int] = set()
         since: datetime | None = None
         while True:
@@ -269,7 +318,7 @@ class AccessLog:
         limit: int = 1000,
         *,
         include_refused: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AccessLogRow]:
         """The reads of one individual's personal data, oldest first: granted reads that showed
         personal data (and, with ``include_refused``, the refused attempts too)."""
         shown: Composable = SQL("(outcome = 'granted' AND view = 'full')")
@@ -296,7 +345,7 @@ class AccessLog:
     def units_for_individual(
         self, personal_identity_number: str, since: datetime | None = None,
         until: datetime | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[UnitReadsRow]:
         """Which units read the individual's personal data: per organisation and unit, the
         first and last read, how many, and which actions (R33)."""
         conditions: list[Composable] = [SQL("individual_key = %s"), SQL("outcome = 'granted'"),
@@ -304,7 +353,8 @@ class AccessLog:
         params: list[Any] = [self.key_for(personal_identity_number)]
         conditions.extend(self._period(since, until, params))
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
+            return typed_rows(
+                curs, UnitReadsRow,
                 SQL(
                     "SELECT organisation_id, organisation_kind, unit, min(at) AS first_at, "
                     "max(at) AS last_at, count(*) AS reads, "
@@ -314,4 +364,3 @@ class AccessLog:
                 ).format(self.table, SQL(" AND ").join(conditions)),
                 params,
             )
-            return [dict(row) for row in curs.fetchall()]

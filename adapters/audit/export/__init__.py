@@ -4,9 +4,9 @@ as JSON or HTML."""
 
 from .build import EXPORT_ACTION, export_case
 from .check import verify_export
-from .document import FORMAT, Export
+from .document import FORMAT, Export, ExportedBy
 from .proof import MAX_SEGMENT, chain_method
 from .render import FORMATS, render_html, render_json
 
-__all__ = ["EXPORT_ACTION", "FORMAT", "FORMATS", "MAX_SEGMENT", "Export", "chain_method",
-           "export_case", "render_html", "render_json", "verify_export"]
+__all__ = ["EXPORT_ACTION", "FORMAT", "FORMATS", "MAX_SEGMENT", "Export", "ExportedBy",
+           "chain_method", "export_case", "render_html", "render_json", "verify_export"]

@@ -11,8 +11,8 @@ What the copy holds (``export_case``; ``render.render_html`` is the same for a r
   as anchors ``#v<version>`` in the HTML;
 - the case as it stood at the instant: replayed by the library's repository up to the version
   the history's index gives for that instant (``projections.history.version_at``), shown in
-  the service's full view (``projections.replayed.record_of`` and ``projections.access.view``, so
-  the copy and ``GET /cases/{id}/as-of`` agree);
+  the service's full view (``projections.replayed.record_of`` and
+  ``projections.access.full_view``, so the copy and ``GET /cases/{id}/as-of`` agree);
 - the read-access log rows for the case (R33), up to the instant if given;
 - the hash chain: each event's chain hash and the hash before it, the signed checkpoint nearest
   at or after the case's last exported event, the checkpoint's public key, and the hashes in
@@ -26,7 +26,7 @@ the ``--output`` file; its log lines name the case id and counts, never personal
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
@@ -40,13 +40,13 @@ from psycopg.sql import SQL
 from domain.clock import STOCKHOLM, utc_now
 from domain.errors import CaseNotFound, InvalidInput
 from domain.ledger import SipLedger
-from projections.access import Level, view
+from projections.access import full_view
 from projections.events import CaseEvent, decode, unwrap
 from projections.history import summarise, version_at
 from projections.replayed import record_of
 from projections.storage import EVENTS_TABLE, qualified
 
-from .document import FORMAT, Export, StoredEvent
+from .document import FORMAT, EventEntry, EventHash, Export, StoredEvent
 from .proof import MAX_SEGMENT, chain_section, table_exists
 
 EXPORT_ACTION = "audit_export"
@@ -59,7 +59,7 @@ class CaseAccessLog(Protocol):
 
     def all_for_case(
         self, case_id: UUID, until: datetime | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> Sequence[Mapping[str, object]]: ...  # rows of the log: document.AccessRow once JSON
 
 
 def export_case(
@@ -109,23 +109,24 @@ def export_case(
     hashes = {h["notification_id"]: h for h in chain.pop("_per_event", [])}
     entries = [_event_entry(row, e, hashes.get(row[0])) for row, e in kept]
     _link_corrections(entries)
-    copy: Export = _jsonable({
+    copy: Export = {
         "format": FORMAT,
         "case_id": str(case_id),
-        "exported_at": exported_at,
-        "as_of": as_of,
+        "exported_at": exported_at.isoformat(),
+        "as_of": None if as_of is None else as_of.isoformat(),
         "version": version,
         "event_count": len(entries),
         "events": entries,
         "corrections": [
             {"version": e["version"], "notification_id": e["notification_id"],
              **e["corrects"], "anchor": f"#v{e['version']}"}
-            for e in entries if e.get("corrects")
+            for e in entries if "corrects" in e
         ],
-        "state": view(record_of(case), Level.FULL),
-        "access_log": access_rows,
+        "state": full_view(record_of(case)),
+        # The rows as the store gives them: their instants and ids written as text.
+        "access_log": [_jsonable(row) for row in access_rows],
         "chain": chain,
-    })
+    }
     return copy
 
 
@@ -171,14 +172,14 @@ def _occurred_at(e: CaseEvent) -> str | None:
     return value if instant.tzinfo else instant.replace(tzinfo=STOCKHOLM).isoformat()
 
 
-def _event_entry(row: StoredEvent, e: CaseEvent, hashes: dict[str, Any] | None) -> dict[str, Any]:
+def _event_entry(row: StoredEvent, e: CaseEvent, hashes: EventHash | None) -> EventEntry:
     notification_id, _, version, topic, state = row
     actor = e.actor
     org = actor["organisation"]
     # The event as stored, without the transcoder's type wrappers (the exact bytes are in
     # state_b64); its recording time is recorded_at.
     data = {k: _plain(v) for k, v in e.data.items() if k != "timestamp"}
-    entry: dict[str, Any] = {
+    entry: EventEntry = {
         "anchor": f"v{version}",
         "notification_id": notification_id,
         "version": version,
@@ -224,7 +225,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _link_corrections(entries: list[dict[str, Any]]) -> None:
+def _link_corrections(entries: list[EventEntry]) -> None:
     """R32: a correction links to the entry it corrects, and the entry to its corrections."""
     by_version = {e["version"]: e for e in entries}
     for e in entries:

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from adapters.audit.chain import canonical_bytes, chain_hash
 from adapters.audit.checkpoints import Checkpoint, key_id_of
 
-from .document import Export
+from .document import CopyToCheck
 
 
 def verify_export(
-    export: Export, trusted_keys: Mapping[str, Ed25519PublicKey] | None = None
+    export: CopyToCheck, trusted_keys: Mapping[str, Ed25519PublicKey] | None = None
 ) -> list[str]:
     """The checks an outside party makes on the copy alone (the module's docstring, 1-3);
     returns what failed (empty: every check the copy allows passed). ``trusted_keys`` (by key
@@ -81,7 +81,7 @@ def verify_export(
 
 
 def _verify_checkpoint(
-    entry: dict[str, Any], trusted_keys: Mapping[str, Ed25519PublicKey] | None
+    entry: Mapping[str, Any], trusted_keys: Mapping[str, Ed25519PublicKey] | None
 ) -> list[str]:
     try:
         checkpoint = Checkpoint.from_json(entry)

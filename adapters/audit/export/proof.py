@@ -66,7 +66,15 @@ from adapters.audit.chain import GENESIS
 from adapters.audit.checkpoints import Checkpoint
 from projections.storage import CHAIN_TABLE, CHECKPOINTS_TABLE, qualified
 
-from .document import StoredEvent
+from .document import (
+    ChainMethod,
+    ChainSection,
+    EventHash,
+    ExportCheckpoint,
+    Run,
+    Segment,
+    StoredEvent,
+)
 
 # Longest list of [notification_id, hash] pairs from the case's first event to the checkpoint
 # kept whole (about 85 bytes of JSON each: 100,000 is ~8.5 MB). Beyond it, only the pairs a
@@ -85,7 +93,7 @@ def _hex(value: bytes | memoryview | None) -> str | None:
     return None if value is None else bytes(value).hex()
 
 
-def chain_method() -> dict[str, Any]:
+def chain_method() -> ChainMethod:
     """How a hash is computed, stated in the copy so a verifier needs no code of ours
     (the layout of ``adapters/audit/chain.py`` and ``checkpoints.py``)."""
     return {
@@ -113,7 +121,7 @@ def chain_method() -> dict[str, Any]:
 def chain_section(
     curs: Cursor[Any], schema: str, rows: Sequence[StoredEvent], max_segment: int,
     public_keys: Mapping[str, Ed25519PublicKey],
-) -> dict[str, Any]:
+) -> ChainSection:
     if not table_exists(curs, schema, CHAIN_TABLE):
         return {"available": False, "method": chain_method(),
                 "note": "the store has no audit chain yet (the ledger's recorder creates it)",
@@ -132,7 +140,7 @@ def chain_section(
         (ids,),
     )
     genesis = GENESIS.hex()
-    per_event: list[dict[str, Any]] = []
+    per_event: list[EventHash] = []
     for row in curs.fetchall():
         linked = row["hash"] is not None
         per_event.append({
@@ -142,7 +150,7 @@ def chain_section(
             "previous_hash": (_hex(row["previous_hash"]) or genesis) if linked else None,
         })
     chained = [h for h in per_event if h["hash"] is not None]
-    section: dict[str, Any] = {
+    section: ChainSection = {
         "available": True,
         "method": chain_method(),
         "events_chained": len(chained),
@@ -169,10 +177,10 @@ def chain_section(
     return section
 
 
-def _runs(per_event: list[dict[str, Any]]) -> list[dict[str, int]]:
+def _runs(per_event: list[EventHash]) -> list[Run]:
     """Runs of the case's events that are neighbours in the log: within a run every link is
     checked from the copy alone (previous_hash of one = hash of the one before)."""
-    runs: list[dict[str, int]] = []
+    runs: list[Run] = []
     for h in per_event:
         if h["hash"] is None:
             continue
@@ -187,7 +195,7 @@ def _runs(per_event: list[dict[str, Any]]) -> list[dict[str, int]]:
 
 def _checkpoint_at_or_after(
     curs: Cursor[Any], schema: str, position: int, public_keys: Mapping[str, Ed25519PublicKey]
-) -> dict[str, Any] | None:
+) -> ExportCheckpoint | None:
     """The first signed checkpoint at or after ``position``, in the checkpoints module's export
     form (``Checkpoint.to_json``), with the exact bytes it signs."""
     if not table_exists(curs, schema, CHECKPOINTS_TABLE):
@@ -205,8 +213,9 @@ def _checkpoint_at_or_after(
     checkpoint = Checkpoint(int(row["position"]), bytes(row["chain_hash"]), row["recorded_at"],
                             row["key_id"], bytes(row["signature"]))
     key = public_keys.get(checkpoint.key_id)
-    entry = checkpoint.to_json(key)
-    entry["signed_message"] = checkpoint.message().decode("ascii")
+    entry: ExportCheckpoint = {
+        **checkpoint.to_json(key), "signed_message": checkpoint.message().decode("ascii"),
+    }
     if key is None:
         entry["public_key"] = None
         entry["public_key_note"] = ("the key that signed it is not known here; the verifier "
@@ -216,8 +225,8 @@ def _checkpoint_at_or_after(
 
 def _segment(
     curs: Cursor[Any], chain: Composable, start: int, end: int,
-    per_event: list[dict[str, Any]], max_segment: int,
-) -> dict[str, Any]:
+    per_event: list[EventHash], max_segment: int,
+) -> Segment:
     curs.execute(
         SQL("SELECT count(*) AS n FROM {} WHERE notification_id BETWEEN %s AND %s").format(chain),
         (start, end),
@@ -230,7 +239,8 @@ def _segment(
                 "ORDER BY notification_id").format(chain),
             (start, end),
         )
-        pairs = [[r["notification_id"], _hex(r["hash"])] for r in curs.fetchall()]
+        pairs: list[list[int | str | None]] = [[r["notification_id"], _hex(r["hash"])]
+                                               for r in curs.fetchall()]
         complete = True
     else:
         wanted = {end}

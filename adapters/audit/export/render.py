@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .document import Export
+from .document import Correction, EventActor, EventEntry, Export
 
 FORMATS = ("json", "html")
 
@@ -50,7 +50,9 @@ def _meta(pairs: Iterable[tuple[str, Any]]) -> str:
 def render_html(export: Export) -> str:
     """A self-contained page: header, events, corrections, state as of, access log, chain."""
     case_id = export["case_id"]
-    exported_by = export.get("exported_by") or {}
+    exported_by = export.get("exported_by")
+    by = (" ".join((exported_by["person_id"], exported_by["organisation_id"],
+                    exported_by["role"])).strip() if exported_by else "")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="sv"><head><meta charset="utf-8">',
@@ -64,9 +66,7 @@ def render_html(export: Export) -> str:
             ("Per tidpunkt / As of", _e(export.get("as_of") or "nu / now")),
             ("Version", _e(export.get("version"))),
             ("Händelser / Events", _e(export.get("event_count"))),
-            ("Exporterad av / Exported by", _e(" ".join(
-                str(exported_by.get(k) or "") for k in ("person_id", "organisation_id", "role")
-            ).strip() or None)),
+            ("Exporterad av / Exported by", _e(by or None)),
             ("Åtkomstloggrad / Access-log row", _e(export.get("access_log_id"))),
             ("Format", f"<code>{_e(export.get('format'))}</code>"),
         ]),
@@ -81,7 +81,7 @@ def render_html(export: Export) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _actor_html(actor: dict[str, Any]) -> str:
+def _actor_html(actor: EventActor) -> str:
     return (
         f"{_e(actor.get('name'))} (<code>{_e(actor.get('person_id'))}</code>)<br>"
         f"{_e(actor.get('organisation_id'))} ({_e(actor.get('organisation_kind'))})"
@@ -90,7 +90,7 @@ def _actor_html(actor: dict[str, Any]) -> str:
     )
 
 
-def _events_html(events: list[dict[str, Any]]) -> str:
+def _events_html(events: list[EventEntry]) -> str:
     rows = []
     for e in events:
         cls = []
@@ -128,7 +128,7 @@ def _events_html(events: list[dict[str, Any]]) -> str:
     )
 
 
-def _corrections_html(corrections: list[dict[str, Any]]) -> str:
+def _corrections_html(corrections: list[Correction]) -> str:
     if not corrections:
         return ('<h2 id="corrections">Rättelser / Corrections (R32)</h2>'
                 "<p>Inga rättelser / No corrections.</p>")
@@ -147,7 +147,7 @@ def _corrections_html(corrections: list[dict[str, Any]]) -> str:
     )
 
 
-def _state_html(state: Any) -> str:
+def _state_html(state: Mapping[str, object] | None) -> str:
     if not isinstance(state, dict):
         return "<p>—</p>"
     rows = []
@@ -161,7 +161,7 @@ def _state_html(state: Any) -> str:
     return "<table><tbody>" + "".join(rows) + "</tbody></table>"
 
 
-def _access_html(rows: list[dict[str, Any]]) -> str:
+def _access_html(rows: Sequence[Mapping[str, object]]) -> str:
     columns = ("id", "at", "person_id", "organisation_id", "organisation_kind", "unit", "role",
                "action", "view", "outcome", "reason", "request_id")
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
@@ -176,9 +176,9 @@ def _access_html(rows: list[dict[str, Any]]) -> str:
 
 
 def _chain_html(export: Export) -> str:
-    chain = export.get("chain") or {}
+    chain = export["chain"]
     out = ['<h2 id="chain">Hashkedja och kontrollpunkt / Hash chain and checkpoint</h2>']
-    method = chain.get("method") or {}
+    method = chain["method"]
     out.append(_meta([
         ("Hash", _e(method.get("hash"))),
         ("Genesis", f'<span class="hash">{_e(method.get("genesis"))}</span>'),
@@ -202,7 +202,7 @@ def _chain_html(export: Export) -> str:
         "<th>Föregående / Previous</th><th>Föregående hash / Previous hash</th>"
         "<th>Hash</th></tr></thead><tbody>" + rows + "</tbody></table>"
     )
-    checkpoint = chain.get("checkpoint")
+    checkpoint: Mapping[str, object] | None = chain.get("checkpoint")
     if checkpoint:
         out.append("<h3>Signerad kontrollpunkt / Signed checkpoint</h3>")
         out.append(_meta([

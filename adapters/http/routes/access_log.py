@@ -18,7 +18,7 @@ individual (the number in a refused question is not looked at).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,6 +29,7 @@ from adapters.http.access import write_read
 from adapters.http.auth import requires, services
 from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
 from adapters.identity.tokens import Principal
+from adapters.store.access_log import AccessLogRow, UnitReadsRow
 from domain.commands import EXAMPLE_PIN
 from domain.limits import PERSONAL_IDENTITY_NUMBER_FORMAT, PERSONAL_IDENTITY_NUMBER_PATTERN
 from domain.parties import PERSONAL_DATA, OrganisationKind, Role
@@ -42,6 +43,7 @@ Auditor = Annotated[Principal, Depends(requires(Role.AUDITOR, action=SEARCH_ACTI
 IndividualAuditor = Annotated[
     Principal, Depends(requires(Role.AUDITOR, action=INDIVIDUAL_ACTION))]
 Svc = Annotated[Services, Depends(services)]
+# FastAPI's ``responses``: OpenAPI response objects, free-form by FastAPI's own signature.
 RESPONSES: dict[int | str, dict[str, Any]] = {
     s: PROBLEM_RESPONSES[s] for s in (401, 403, 422, 503)}
 
@@ -82,6 +84,10 @@ class AccessLogPage(BaseModel):
     entries: list[AccessLogEntry]
 
 
+class AccessLogPageBody(TypedDict):
+    entries: list[AccessLogRow]
+
+
 @router.get(
     "/access-log", response_model=AccessLogPage, responses=RESPONSES,
     summary="Search the access log (auditors): by case, person, organisation, outcome, period",
@@ -108,7 +114,7 @@ def search_access_log(
         examples=["2026-01-01T00:00:00+01:00"])] = None,
     limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many entries, "
                                 "oldest first")] = 1000,
-) -> dict[str, Any]:
+) -> AccessLogPageBody:
     _period(since, until)
     entries = svc.access_log.query(
         case_id=case_id, person_id=person_id, organisation_id=organisation_id, outcome=outcome,
@@ -164,13 +170,18 @@ class IndividualReads(BaseModel):
     reads: list[IndividualRead] = Field(description="each read, oldest first")
 
 
+class IndividualReadsBody(TypedDict):
+    units: list[UnitReadsRow]
+    reads: list[AccessLogRow]  # sent as IndividualRead: its fields only
+
+
 @router.post(
     "/access-log/individual", response_model=IndividualReads, responses=RESPONSES,
     summary="Which units read an individual's personal data (R33); the number goes in the body",
 )
 def individual_reads(
     question: IndividualQuestion, request: Request, caller: IndividualAuditor, svc: Svc
-) -> dict[str, Any]:
+) -> IndividualReadsBody:
     _period(question.since, question.until)
     pin = question.personal_identity_number
     units = svc.access_log.units_for_individual(pin, since=question.since, until=question.until)

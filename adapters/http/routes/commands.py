@@ -25,8 +25,6 @@ import uuid
 from typing import Any, TypeVar
 from uuid import UUID
 
-import psycopg
-from eventsourcing.persistence import OperationalError
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError, create_model
@@ -59,6 +57,8 @@ from domain.errors import CaseNotFound, OpenSipExists
 from domain.ledger import CommandResult, SipLedger
 from domain.parties import Frozen, Role
 from projections.plans import case_parties
+from projections.replayed import parties_of
+from projections.timeouts import timed_out
 
 log = get_logger(__name__)
 
@@ -142,24 +142,16 @@ def _parties(svc: Services, case_id: UUID) -> list[str] | None:
     try:
         return case_parties(svc.datastore, svc.schema, case_id,
                             lock_timeout_s=model_lock_timeout(svc))
-    except (psycopg.errors.LockNotAvailable, OperationalError) as error:
-        if not isinstance(error.__cause__ or error, psycopg.errors.LockNotAvailable):
+    except Exception as error:
+        if not timed_out(error):
             raise
         return None
 
 
 def _parties_in_log(svc: Services, case_id: UUID) -> list[str]:
     """The parties of the case as recorded (the same organisations as the case record's
-    ``parties``: the principals, those within a consent, those invited)."""
-    case = svc.ledger.get_case(case_id)
-    parties = [case.municipality.id, case.region.id]
-    for consent in case.consents:
-        parties.extend(o for o in consent.organisation_ids if o not in parties)
-    for state in case.invitations.values():
-        org = state.invitation.participant.organisation
-        if org is not None and org.id not in parties:
-            parties.append(org.id)
-    return parties
+    ``parties``); CaseNotFound if the log has no such case."""
+    return parties_of(svc.ledger.get_case(case_id))
 
 
 def answer(

@@ -66,6 +66,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from psycopg.sql import SQL
 from sse_starlette import EventSourceResponse
 
+from adapters.bootstrap import Services
 from adapters.feed.engine import (
     MAX_LIMIT,
     MAX_POSITION,
@@ -80,7 +81,12 @@ from adapters.feed.events import (
     FeedSchema,
     catalogue,
 )
-from adapters.http.access import read_models_behind, today
+from adapters.http.access import (
+    access_log_unavailable,
+    read_model_transaction,
+    read_models_behind,
+    today,
+)
 from adapters.http.auth import requires
 from adapters.http.auth import services as get_services
 from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
@@ -88,7 +94,7 @@ from adapters.identity.tokens import FEED_PERSONAL_SCOPE, Principal
 from adapters.logging import get_logger
 from domain.parties import Role
 from projections.access import Level, decide
-from projections.plans import CurrentPlans
+from projections.plans import PLANS_TABLE, CurrentPlans
 from projections.quarantine import Quarantine
 
 log = get_logger(__name__)
@@ -103,7 +109,7 @@ def personal_for(caller: Principal) -> bool:
 FEED_READ_ACTION = "read_feed"
 
 
-def full_access(services: Any, caller: Principal) -> FullAccess:
+def full_access(services: Services, caller: Principal) -> FullAccess:
     """The R13 decision of a case read (``access.decide``), for all of a page's cases at once:
     one query for their current records, once the read models have applied ``head``."""
 
@@ -115,15 +121,21 @@ def full_access(services: Any, caller: Principal) -> FullAccess:
             raise ReadModelsBehind()
         # A case with an event the model set aside (projections/quarantine.py) has an
         # incomplete record there: its consent is unknown, so it is not shown in full.
-        with services.datastore.get_connection() as conn:
-            rows = conn.execute(
-                SQL("SELECT p.case_id, p.record FROM {} p WHERE p.case_id = ANY(%s) "
-                    "AND NOT EXISTS (SELECT 1 FROM {} q WHERE q.case_id = p.case_id "
-                    "AND q.model = %s)").format(
-                    CurrentPlans(services.schema).table("rm_case_plans"),
-                    Quarantine(services.schema).table),
-                (case_ids, PLANS),
-            ).fetchall()
+        # A locked or slow model is "behind" too: a page answers 503, a stream backs off.
+        try:
+            with read_model_transaction(services) as curs:
+                rows = curs.execute(
+                    SQL("SELECT p.case_id, p.record FROM {} p WHERE p.case_id = ANY(%s) "
+                        "AND NOT EXISTS (SELECT 1 FROM {} q WHERE q.case_id = p.case_id "
+                        "AND q.model = %s)").format(
+                        CurrentPlans(services.schema).table(PLANS_TABLE),
+                        Quarantine(services.schema).table),
+                    (case_ids, PLANS),
+                ).fetchall()
+        except ProblemError as problem:
+            if problem.kind != "read-models-behind":
+                raise
+            raise ReadModelsBehind() from None
         day = today(services)
         return {row["case_id"] for row in rows
                 if decide(row["record"], caller, day).level is Level.FULL}
@@ -134,7 +146,7 @@ def full_access(services: Any, caller: Principal) -> FullAccess:
 PLANS = CurrentPlans.name  # the model access by consent is decided from
 
 
-def access_logger(services: Any, request: Request, caller: Principal) -> ReadLogger:
+def access_logger(services: Services, request: Request, caller: Principal) -> ReadLogger:
     """Writes one access-log row (R33) per case whose personal data the feed shows the caller,
     committed before the events are sent."""
     role = Role.SERVICE if caller.has(Role.SERVICE) else Role.AUDITOR
@@ -203,7 +215,7 @@ def _build_router() -> APIRouter:
         types: list[FeedEventType] | None = TYPES,
         case_id: UUID | None = CASE_ID,
         caller: Principal = Depends(subscriber),
-        services: Any = Depends(get_services),
+        services: Services = Depends(get_services),
     ) -> Response:
         personal = personal_for(caller)
         try:
@@ -222,11 +234,7 @@ def _build_router() -> APIRouter:
             except Exception as error:
                 log.error("access log unavailable: feed page not answered",
                           error=type(error).__name__)
-                raise ProblemError(
-                    503, "Access log unavailable",
-                    "the read could not be logged (R33), so it is not answered; try again",
-                    kind="access-log-unavailable", rule="R33", headers={"Retry-After": "5"},
-                ) from None
+                raise access_log_unavailable() from None
         body = {"events": read.events, "next_after": read.next_after, "head": read.head}
         return Response(orjson.dumps(body), media_type="application/json")
 
@@ -261,7 +269,7 @@ def _build_router() -> APIRouter:
             description="The id of the last event received, sent by a reconnecting "
                         "EventSource: the stream resumes after it"),
         caller: Principal = Depends(subscriber),
-        services: Any = Depends(get_services),
+        services: Services = Depends(get_services),
     ) -> EventSourceResponse:
         feed: EventFeed = services.feed
         start = last_event_id if last_event_id is not None else (after or 0)

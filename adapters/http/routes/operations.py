@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import orjson
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -40,18 +39,20 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
-from psycopg.sql import SQL, Identifier
 from pydantic import BaseModel
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
 
+from adapters.bootstrap import Services
 from adapters.http import ops_access
 from adapters.http.problems import PROBLEM_RESPONSES, internal_error, problem_response
 from adapters.http.write_probe import write_path_stuck_within
 from adapters.logging import PERSONAL_IDENTITY_NUMBER, get_logger
+from projections.lag import read_lag
 from projections.runner import ALL_MODELS
-from projections.storage import EVENTS_TABLE, QUARANTINE_TABLE, TRACKING_TABLE, qualified
+from projections.storage import EVENTS_TABLE
+from projections.timeouts import set_local_timeouts
 
 log = get_logger("sip_ledger.http")
 
@@ -104,45 +105,20 @@ class StoreProbe:
         return {name: max(self.head - p, 0) for name, p in self.positions.items()}
 
 
-def _model_names(services: Any) -> list[str]:
+def _model_names(services: Services) -> list[str]:
     names = list(getattr(services.runner, "positions", {}) or ())
     return names or [m.name for m in ALL_MODELS]
 
 
-def probe_store(services: Any) -> StoreProbe:
+def probe_store(services: Services) -> StoreProbe:
     """One short read transaction: the log's head and the models' positions (blocking)."""
     datastore = services.datastore
-    schema = datastore.schema
     events_table = getattr(getattr(services.runner, "store", None), "events_table", EVENTS_TABLE)
     names = _model_names(services)
     try:
         with datastore.transaction(commit=False) as curs:
-            curs.execute(f"SET LOCAL statement_timeout = {int(READY_TIMEOUT_S * 1000)}")
-            curs.execute(
-                SQL("SELECT max(notification_id) AS head FROM {}.{}").format(
-                    Identifier(schema), Identifier(events_table))
-            )
-            head = curs.fetchone()["head"] or 0
-            curs.execute(
-                SQL("SELECT application_name, notification_id FROM {}.{} "
-                    "WHERE application_name = ANY(%s)").format(
-                    Identifier(schema), Identifier(TRACKING_TABLE)),
-                (names,),
-            )
-            found = {row["application_name"]: row["notification_id"] or 0
-                     for row in curs.fetchall()}
-            slowest = min((found.get(name, 0) for name in names), default=0)
-            oldest = None
-            if slowest < head:
-                curs.execute(
-                    SQL("SELECT state FROM {}.{} WHERE notification_id > %s "
-                        "ORDER BY notification_id LIMIT 1").format(
-                        Identifier(schema), Identifier(events_table)),
-                    (slowest,),
-                )
-                row = curs.fetchone()
-                oldest = _recorded_at(row["state"]) if row else None
-            quarantined = _quarantine_counts(curs, schema, names)
+            set_local_timeouts(curs, statement=READY_TIMEOUT_S)
+            lag = read_lag(curs, datastore.schema, names, events_table)
     except (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
             InterfaceError) as error:
         return StoreProbe(reachable=False,
@@ -151,31 +127,14 @@ def probe_store(services: Any) -> StoreProbe:
         # It answered, but not as expected (tables missing, a statement timeout…).
         return StoreProbe(reachable=False,
                           problem=f"the store answered with an error ({type(error).__name__})")
-    return StoreProbe(reachable=True, head=head,
-                      positions={name: found.get(name, 0) for name in names},
-                      oldest_unprojected_at=oldest, quarantined=quarantined)
+    positions = {name: lag.positions.get(name, 0) for name in names}
+    slowest = min(names, key=positions.__getitem__, default=None)
+    return StoreProbe(reachable=True, head=lag.head, positions=positions,
+                      oldest_unprojected_at=lag.oldest_unprojected_at.get(slowest or ""),
+                      quarantined=lag.quarantined)
 
 
-def _recorded_at(state: bytes) -> datetime | None:
-    """The event's own timestamp (the library's JSON: {"_type_": ..., "_data_": iso})."""
-    try:
-        value = orjson.loads(bytes(state)).get("timestamp")
-        return datetime.fromisoformat(value["_data_"]) if isinstance(value, dict) else None
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None  # an event the probe cannot read: the lag and the runner still tell
-
-
-def _quarantine_counts(curs: Any, schema: str, names: list[str]) -> dict[str, int]:
-    table = qualified(schema, QUARANTINE_TABLE)
-    curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (table.as_string(curs),))
-    if not curs.fetchone()["found"]:
-        return {}
-    curs.execute(SQL("SELECT model, count(*) AS n FROM {} WHERE model = ANY(%s) "
-                     "GROUP BY model").format(table), (names,))
-    return {row["model"]: row["n"] for row in curs.fetchall()}
-
-
-async def probe_store_within(services: Any, app: FastAPI, timeout: float) -> StoreProbe:
+async def probe_store_within(services: Services, app: FastAPI, timeout: float) -> StoreProbe:
     """``probe_store`` in a worker thread, given up on after ``timeout`` seconds (the thread
     is abandoned; it ends by the pool's own timeout). Probes have a small thread limit of their
     own, so a store that hangs cannot tie up the threads that serve requests."""
@@ -189,7 +148,7 @@ async def probe_store_within(services: Any, app: FastAPI, timeout: float) -> Sto
     return StoreProbe(reachable=False, problem=f"the store did not answer within {timeout:g} s")
 
 
-def runner_alive(services: Any) -> bool:
+def runner_alive(services: Services) -> bool:
     runner = services.runner
     thread = getattr(runner, "thread", None)
     stopping = getattr(runner, "stopping", None)
@@ -198,7 +157,7 @@ def runner_alive(services: Any) -> bool:
     return thread is None or thread.is_alive()
 
 
-def runner_failing(services: Any) -> str | None:
+def runner_failing(services: Services) -> str | None:
     """Why the runner counts as failing (attempt after attempt), or None."""
     runner = services.runner
     failures = getattr(runner, "failures", 0) or 0

@@ -1,15 +1,17 @@
 """Queries over the read models: a case's current plan, its history and how it stood at an
 instant; lists of cases; the deadline dashboard.
 
-Who sees what of a case is decided in ``access.py`` (R13), and every granted read of a case is
-logged before it is answered (R33). Lists and dashboards carry no personal data; they are
-limited to the caller's own organisation (auditors: any, or all).
+Who sees what of a case is decided in ``projections/access.py`` (R13), and every granted read
+of a case is logged before it is answered (R33). Lists and dashboards carry no personal data;
+they are limited to the caller's own organisation (auditors: any, or all). Every read of a read
+model goes through ``read_model_transaction`` (adapters/http/access.py): a locked or slow model
+is answered 503, never waited on.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal, TypedDict
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,6 +23,7 @@ from adapters.http.access import (
     authorise,
     current_record,
     organisation_scope,
+    read_model_transaction,
     today,
     write_read,
 )
@@ -32,26 +35,31 @@ from adapters.identity.tokens import Principal
 from domain.case_state import Stage
 from domain.clock import STOCKHOLM
 from domain.deadlines import DeadlineKind
-from domain.limits import Day, Identifier, Instant, NameOrEmpty
+from domain.limits import LATEST_DAY, Day, Identifier, Instant, NameOrEmpty
 from domain.parties import OrganisationKind, Role
-from projections.access import Level, view
+from projections.access import FullView, Level, RestrictedView, view
 from projections.deadlines import (
+    AdherenceMonthRow,
+    FirstMeetingFigures,
+    PendingDeadlineRow,
     adherence_by_month,
     days_to_first_meeting,
     deadline_counts,
     pending_deadlines,
 )
-from projections.history import case_as_of, case_history
-from projections.plans import list_cases
+from projections.history import HistoryRow, case_as_of, case_history
+from projections.plans import CaseListRow, list_cases
 from projections.replayed import record_of
 
 router = APIRouter(tags=["queries"])
 
 Caller = Annotated[Principal, Depends(principal)]
 Svc = Annotated[Services, Depends(services)]
-# The earliest and latest days a dashboard may be asked about: wide, but dates PostgreSQL and
-# Python both handle, so a silly year is a 422 rather than an overflow.
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+# The days a dashboard may be asked about (as_of, since): the domain's days (``Day`` enforces
+# domain/limits.py's range), but none before 2000: the domain reaches back to 1900 for what
+# people bring with them, while deadlines are SIP's own and no dashboard of the last century
+# means anything; a default ``since`` a year before ``as_of`` then stays a valid ``Day`` too.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), LATEST_DAY
 AsOf = Annotated[Day | None, Query(description="the day asked about; default today (Sweden)")]
 Unit = Annotated[NameOrEmpty | None, Query(description="a unit of the organisation")]
 County = Annotated[Identifier | None, Query(description="a county, e.g. vastra-gotaland")]
@@ -60,6 +68,7 @@ WithinDays = Annotated[int | None, Query(
     "(default: the deadline policy's own margin)")]
 
 
+# FastAPI's ``responses``: OpenAPI response objects, free-form by FastAPI's own signature.
 def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: PROBLEM_RESPONSES[s] for s in statuses}
 
@@ -89,7 +98,9 @@ def _record(services: Services, case_id: UUID, models: tuple[str, ...] = ("plans
     summary="The case and its current plan, as the caller may see it (R13); every read is "
             "logged (R33)",
 )
-def read_case(case_id: CaseId, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+def read_case(
+    case_id: CaseId, request: Request, caller: Caller, svc: Svc
+) -> RestrictedView | FullView:
     """Who sees what (R13):
 
     - **full** (with personal data): auditors; a coordinator or service of an organisation
@@ -140,10 +151,12 @@ class CaseHistory(BaseModel):
     summary="Every event of the case in order, with who and when (R32; access R13, logged "
             "R33; no personal data in the summaries)",
 )
-def read_history(case_id: CaseId, request: Request, caller: Caller, svc: Svc) -> dict[str, Any]:
+def read_history(
+    case_id: CaseId, request: Request, caller: Caller, svc: Svc
+) -> CaseHistoryBody:
     record = _record(svc, case_id, ("plans", "history"))
     access = authorise(svc, request, caller, record, "read_history")
-    with svc.datastore.transaction(commit=False) as curs:
+    with read_model_transaction(svc) as curs:
         events = case_history(curs, svc.schema, case_id)
     if access.level is Level.RESTRICTED:
         events = [{**e, "actor_person_id": None} for e in events]
@@ -152,10 +165,22 @@ def read_history(case_id: CaseId, request: Request, caller: Caller, svc: Svc) ->
     return {"case_id": case_id, "view": access.level.value, "events": events}
 
 
+class CaseHistoryBody(TypedDict):
+    case_id: UUID
+    view: str
+    events: list[HistoryRow]
+
+
 class CaseAsOf(BaseModel):
     at: datetime
     version: int
     case: CaseView
+
+
+class CaseAsOfBody(TypedDict):
+    at: datetime
+    version: int
+    case: RestrictedView | FullView
 
 
 @router.get(
@@ -170,23 +195,20 @@ def read_as_of(
     svc: Svc,
     at: Annotated[Instant, Query(description="an ISO 8601 instant; without an offset it is "
                                               "Swedish local time")],
-) -> dict[str, Any]:
+) -> CaseAsOfBody:
     """Access is decided by the case's *current* record: a withdrawn consent takes away the
     right to read the case's personal data as it ever stood, a consent now covers its past."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=STOCKHOLM)
-    if not (datetime.combine(FIRST_DAY, time(), STOCKHOLM) <= at
-            < datetime.combine(LAST_DAY + timedelta(days=1), time(), STOCKHOLM)):
-        raise ProblemError(422, "Invalid input", f"at must lie between {FIRST_DAY} and "
-                           f"{LAST_DAY}", kind="invalid-input", field="at")
     record = _record(svc, case_id)
     access = authorise(svc, request, caller, record, "read_as_of")
-    with svc.datastore.transaction(commit=False) as curs:
+    with read_model_transaction(svc) as curs:
         case = case_as_of(svc.ledger, curs, svc.schema, case_id, at)
     if case is None:
         raise ProblemError(404, "Case not yet proposed", f"case {case_id} was not recorded "
                            f"by {at.isoformat()}", kind="case-not-found", field="at")
-    body = {"at": at, "version": case.version, "case": view(record_of(case), access.level)}
+    body: CaseAsOfBody = {"at": at, "version": case.version,
+                          "case": view(record_of(case), access.level)}
     write_read(svc, request, caller, access, action="read_as_of", case_id=case_id,
                record=record, view=access.level.value)
     return body
@@ -214,6 +236,12 @@ class CaseList(BaseModel):
     next_after: UUID | None = None  # pass as ``after`` for the next page; None: no more
 
 
+class CaseListBody(TypedDict):
+    organisation_id: str | None
+    cases: list[CaseListRow]
+    next_after: UUID | None
+
+
 @router.get(
     "/cases", response_model=CaseList, responses=LIST_RESPONSES,
     summary="Cases by organisation, unit and stage (no personal data)",
@@ -231,9 +259,9 @@ def list_cases_route(
     after: Annotated[UUID | None, Query(description="the last case id of the previous page "
                                                     "(`next_after`)")]
     = None,
-) -> dict[str, Any]:
+) -> CaseListBody:
     scope = organisation_scope(svc, request, caller, organisation_id, "read_case_list")
-    with svc.datastore.transaction(commit=False) as curs:
+    with read_model_transaction(svc) as curs:
         rows = list_cases(curs, svc.schema, organisation_id=scope, unit=unit, stage=stage,
                           limit=limit, after=after)
     return {
@@ -266,6 +294,12 @@ class PendingDeadlines(BaseModel):
     deadlines: list[PendingDeadline]
 
 
+class PendingDeadlinesBody(TypedDict):
+    as_of: date
+    organisation_id: str | None
+    deadlines: list[PendingDeadlineRow]
+
+
 Kind = Annotated[DeadlineKind | None, Query(description="one kind of deadline")]
 OrganisationFilter = Annotated[Identifier | None, Query(
     description="the responsible organisation; default (and for everyone but "
@@ -288,10 +322,10 @@ def dashboard_deadlines(
     kind: Kind = None,
     overdue_only: Annotated[bool, Query(description="only deadlines already overdue")] = False,
     limit: Annotated[int, Query(ge=1, le=1000, description="at most this many deadlines")] = 100,
-) -> dict[str, Any]:
+) -> PendingDeadlinesBody:
     day = _as_of(svc, as_of)
     scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard")
-    with svc.datastore.transaction(commit=False) as curs:
+    with read_model_transaction(svc) as curs:
         rows = pending_deadlines(
             curs, svc.schema, as_of=day, within_days=within_days, organisation_id=scope,
             unit=unit, county=county, kind=kind.value if kind else None,
@@ -316,6 +350,13 @@ class DeadlineCounts(BaseModel):
     counts: dict[str, StateCounts]
 
 
+class DeadlineCountsBody(TypedDict):
+    as_of: date
+    organisation_id: str | None
+    group_by: str
+    counts: dict[str, dict[str, int]]  # {group: {state: count}}
+
+
 @router.get(
     "/dashboard/counts", response_model=DeadlineCounts, responses=LIST_RESPONSES,
     tags=["dashboard"], summary="Deadlines per state, grouped by organisation, unit, county or "
@@ -335,10 +376,10 @@ def dashboard_counts(
     kind: Kind = None,
     settled_within_days: Annotated[int | None, Query(
         ge=1, le=3660, description="count settled deadlines of this many days only")] = 30,
-) -> dict[str, Any]:
+) -> DeadlineCountsBody:
     day = _as_of(svc, as_of)
     scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard")
-    with svc.datastore.transaction(commit=False) as curs:
+    with read_model_transaction(svc) as curs:
         counts = deadline_counts(
             curs, svc.schema, as_of=day, within_days=within_days, group_by=group_by,
             organisation_id=scope, unit=unit, county=county, kind=kind.value if kind else None,
@@ -363,6 +404,13 @@ class Adherence(BaseModel):
     months: list[AdherenceMonth]
 
 
+class AdherenceBody(TypedDict):
+    as_of: date
+    since: date
+    organisation_id: str | None
+    months: list[AdherenceMonthRow]
+
+
 @router.get(
     "/dashboard/adherence", response_model=Adherence, responses=LIST_RESPONSES,
     tags=["dashboard"], summary="Per month: deadlines due, met in time, met late, unmet",
@@ -377,14 +425,14 @@ def dashboard_adherence(
     unit: Unit = None,
     county: County = None,
     kind: Kind = None,
-) -> dict[str, Any]:
+) -> AdherenceBody:
     day = _as_of(svc, as_of)
     start = since or day - timedelta(days=365)
     if not FIRST_DAY <= start <= day:
         raise ProblemError(422, "Invalid input", f"since must lie between {FIRST_DAY} and "
                            "as_of", kind="invalid-input", field="since")
     scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard")
-    with svc.datastore.transaction(commit=False) as curs:
+    with read_model_transaction(svc) as curs:
         months = adherence_by_month(
             curs, svc.schema, as_of=day, since=start, organisation_id=scope, unit=unit,
             county=county, kind=kind.value if kind else None,
@@ -401,6 +449,11 @@ class FirstMeetings(BaseModel):
     histogram: dict[str, int]
 
 
+class FirstMeetingsBody(FirstMeetingFigures):
+    organisation_id: str | None
+    since: date | None
+
+
 @router.get(
     "/dashboard/first-meetings", response_model=FirstMeetings, responses=LIST_RESPONSES,
     tags=["dashboard"], summary="Days from proposal to the first meeting: buckets, median, p90",
@@ -414,13 +467,13 @@ def dashboard_first_meetings(
         description="the case's municipality or region; for everyone but "
                                     "auditors, only the caller's own")] = None,
     county: County = None,
-) -> dict[str, Any]:
+) -> FirstMeetingsBody:
     if since is not None and not FIRST_DAY <= since <= LAST_DAY:
         raise ProblemError(422, "Invalid input", f"since must lie between {FIRST_DAY} and "
                            f"{LAST_DAY}", kind="invalid-input", field="since")
     scope = organisation_scope(svc, request, caller, organisation_id, "read_dashboard",
                                field="organisation_id")
-    with svc.datastore.transaction(commit=False) as curs:
+    with read_model_transaction(svc) as curs:
         figures = days_to_first_meeting(curs, svc.schema, since=since, organisation_id=scope,
                                         county=county)
     return {"organisation_id": scope, "since": since, **figures}

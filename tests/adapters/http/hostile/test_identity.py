@@ -368,3 +368,45 @@ def test_serve_names_each_development_secret_in_turn(tmp_path: Path) -> None:
     [line] = done.stderr.splitlines()
     assert line.startswith("error field SIP_JWT_SECRET: shorter than 32 characters")
     assert line.endswith("(also set: SIP_OPS_TOKEN)")
+
+
+# ------------------------------------------------------------------ the identity provider
+
+
+def test_an_identity_provider_that_cannot_be_reached_is_503_not_401(
+    services: Services, tmp_path: Path
+) -> None:
+    """The JWKS cannot be fetched: nothing is known about the token, so the client is told to
+    try again (503, Retry-After), not to get a new token (401)."""
+    import dataclasses
+    import socket
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from adapters.identity.tokens import TokenVerifier
+
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = http_settings(jwks_url=f"http://127.0.0.1:{port}/jwks")
+    offline = dataclasses.replace(services, verifier=TokenVerifier(settings))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    now = int(time.time())
+    token = jwt.encode({**claims_of(MUNICIPALITY), "iat": now, "exp": now + 600}, private,
+                       "RS256", headers={"kid": "key-1"})
+    with TestClient(create_app(offline), raise_server_exceptions=False) as client:
+        started = time.monotonic()
+        answer = client.get("/cases", headers={"Authorization": f"Bearer {token}"})
+    assert time.monotonic() - started < 5
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert int(answer.headers["Retry-After"]) > 0
+    problem = answer.json()
+    assert problem["type"].endswith("/identity-provider-unavailable")
+    assert problem["field"] == "Authorization"
+    assert "SIP_JWKS_URL" in problem["detail"]
+    assert "www-authenticate" not in {h.lower() for h in answer.headers}
+    assert NAME not in answer.text and token not in answer.text

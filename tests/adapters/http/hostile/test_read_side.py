@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -266,6 +267,62 @@ def test_a_locked_plans_model_never_turns_commands_into_404_and_readyz_reports_i
     assert read.status_code == 200, read.text
     assert read.json()["version"] == 4  # proposed + three wishes
     assert quarantine(services, case_id) == []  # a lock is waited out, never quarantined
+
+
+@contextmanager
+def locked(services: Services, *tables: str) -> Iterator[None]:
+    """``tables`` locked ACCESS EXCLUSIVE by another connection (an operator's LOCK TABLE) for
+    the duration; released (rolled back) at the end."""
+    with psycopg.connect(services.store.conninfo) as conn:
+        for table in tables:
+            conn.execute(SQL("LOCK TABLE {}.{} IN ACCESS EXCLUSIVE MODE").format(
+                Identifier(services.schema), Identifier(table)))
+        try:
+            yield
+        finally:
+            conn.rollback()
+
+
+def assert_behind_quickly(client: TestClient, path: str, headers: dict[str, str],
+                          **params: Any) -> None:
+    """A read of a locked read model: 503 read-models-behind with Retry-After, within the lock
+    timeout (at most the projection wait) and some slack, never after the lock is gone."""
+    sent = time.monotonic()
+    answer = client.get(path, headers=headers, params=params)
+    took = time.monotonic() - sent
+    assert answer.status_code == 503, (path, answer.status_code, answer.text)
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json()["type"].endswith("/read-models-behind"), answer.text
+    assert int(answer.headers["Retry-After"]) > 0
+    assert took < PROJECTION_WAIT_S + 3, (path, took)
+
+
+def test_lists_the_feed_and_dashboards_answer_503_rather_than_wait_on_a_locked_model(
+    client: TestClient, auth, services: Services,
+) -> None:
+    case_id, pin = propose(client, auth)
+    settle(services)  # every model current: only the lock can hold a read up
+    service = auth(Role.SERVICE, scopes=("feed:personal",))
+    coordinator, auditor = auth(), auth(Role.AUDITOR)
+
+    with locked(services, "rm_case_plans"):
+        # The feed decides personal data from the plans model (R13): a page is 503, not late.
+        assert_behind_quickly(client, "/events", service, case_id=str(case_id))
+        assert_behind_quickly(client, "/cases", coordinator)
+        assert_behind_quickly(client, "/cases", auditor, stage="proposed")
+
+    with locked(services, "rm_deadlines", "rm_deadline_cases"):
+        assert_behind_quickly(client, "/dashboard/deadlines", coordinator)
+        assert_behind_quickly(client, "/dashboard/counts", auditor)
+        assert_behind_quickly(client, "/dashboard/adherence", coordinator)
+        assert_behind_quickly(client, "/dashboard/first-meetings", coordinator)
+
+    # The locks gone, the same reads answer (and the feed shows the case in full).
+    page = client.get("/events", headers=service, params={"case_id": str(case_id)})
+    assert page.status_code == 200, page.text
+    assert pin in page.text
+    assert client.get("/cases", headers=coordinator).status_code == 200
+    assert client.get("/dashboard/deadlines", headers=coordinator).status_code == 200
 
 
 def test_only_errors_of_the_data_are_quarantined_and_their_messages_carry_no_values() -> None:
