@@ -33,7 +33,13 @@ import anyio
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, problem_response
+from adapters.http.problems import (
+    PROBLEM_JSON,
+    TYPE_BASE,
+    OpenAPIResponses,
+    Problem,
+    problem_response,
+)
 from adapters.logging import get_logger
 from adapters.settings import Settings
 
@@ -286,7 +292,8 @@ def bounded_head_protocol(*, head_timeout_s: float, max_head_bytes: int) -> type
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """What ``sip-ledger serve`` gives ``uvicorn.Config`` to bound slow and oversized clients."""
+    """What ``sip-ledger serve`` gives ``uvicorn.Config`` to bound slow and oversized clients
+    (keyword arguments of uvicorn's, hence a plain dict)."""
     return {
         # Room for the request line beyond the headers' own limit, so that the middleware's
         # answer (with a request id) is the one a client usually gets.
@@ -297,7 +304,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _edge_responses() -> dict[int | str, dict[str, Any]]:
+def _edge_responses() -> OpenAPIResponses:
     return {
         status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
         for status, description in {

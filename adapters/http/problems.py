@@ -109,8 +109,11 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+# A route's extra responses for the OpenAPI document, in FastAPI's own (free-form) type.
+OpenAPIResponses = dict[int | str, dict[str, Any]]
+
 # Shown in the OpenAPI document for every route that can refuse.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+PROBLEM_RESPONSES: OpenAPIResponses = {
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
     for status, description in {
         401: "No valid bearer token",
@@ -131,6 +134,7 @@ def problem_response(
     field: str | None = None, rule: str | None = None, headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    # Free-form on purpose: RFC 9457 lets a problem carry extension members (``**extra``).
     body: dict[str, Any] = {
         "type": TYPE_BASE + kind if kind else "about:blank",
         "title": title,

@@ -18,7 +18,7 @@ individual (the number in a refused question is not looked at).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Literal, TypedDict
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from adapters.bootstrap import Services
 from adapters.http.access import write_read
 from adapters.http.auth import requires, services
-from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
+from adapters.http.problems import PROBLEM_RESPONSES, OpenAPIResponses, ProblemError
 from adapters.identity.tokens import Principal
 from adapters.store.access_log import AccessLogRow, UnitReadsRow
 from domain.commands import EXAMPLE_PIN
@@ -44,7 +44,7 @@ IndividualAuditor = Annotated[
     Principal, Depends(requires(Role.AUDITOR, action=INDIVIDUAL_ACTION))]
 Svc = Annotated[Services, Depends(services)]
 # FastAPI's ``responses``: OpenAPI response objects, free-form by FastAPI's own signature.
-RESPONSES: dict[int | str, dict[str, Any]] = {
+RESPONSES: OpenAPIResponses = {
     s: PROBLEM_RESPONSES[s] for s in (401, 403, 422, 503)}
 
 

@@ -86,6 +86,7 @@ class CommandAccepted(BaseModel):
 
 def body_model(command: type[Command]) -> type[BaseModel]:
     """The command's model without the ids that the header and the path give."""
+    # pydantic's create_model takes its fields as keyword arguments of any type.
     fields: dict[str, Any] = {
         name: (field.annotation, field)
         for name, field in command.model_fields.items()
@@ -107,6 +108,8 @@ C = TypeVar("C", bound=Command)
 
 
 def build(command: type[C], values: dict[str, Any]) -> C:
+    """``command`` from ``values`` not yet validated (hence untyped): the body's fields and the
+    ids from the path and the header."""
     try:
         return command(**values)
     except ValidationError as error:

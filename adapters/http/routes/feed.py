@@ -58,7 +58,6 @@ the store itself (in the thread pool), so its filters and scope are its own.
 # No `from __future__ import annotations`: the routes are made in a function
 # and FastAPI must see their annotations as objects.
 
-from typing import Any
 from uuid import UUID
 
 import orjson
@@ -89,7 +88,7 @@ from adapters.http.access import (
 )
 from adapters.http.auth import requires
 from adapters.http.auth import services as get_services
-from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
+from adapters.http.problems import PROBLEM_RESPONSES, OpenAPIResponses, ProblemError
 from adapters.identity.tokens import FEED_PERSONAL_SCOPE, Principal
 from adapters.logging import get_logger
 from domain.parties import Role
@@ -195,7 +194,7 @@ def _build_router() -> APIRouter:
     router = APIRouter(tags=["feed"])
     # A caller without the role is refused, and the refusal logged (R33, R35).
     subscriber = requires(Role.SERVICE, Role.AUDITOR, action=FEED_READ_ACTION)
-    refusals: dict[int | str, dict[str, Any]] = {
+    refusals: OpenAPIResponses = {
         k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422, 503)}
 
     @router.get(

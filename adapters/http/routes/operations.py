@@ -364,6 +364,7 @@ class RequestContext:
                                  (name or template) if is_command else None)
         except Exception:  # pragma: no cover - metrics must never break a request
             log.warning("request metrics failed", route=template)
+        # structlog's keyword fields for the request line: ids and figures only, never a name.
         fields: dict[str, Any] = {
             "method": method, "route": template, "status": status,
             "duration_ms": round(seconds * 1000, 1),

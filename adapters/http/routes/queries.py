@@ -11,7 +11,7 @@ is answered 503, never waited on.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Literal, TypedDict
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,7 +30,7 @@ from adapters.http.access import (
 from adapters.http.auth import principal, services
 from adapters.http.case_views import CaseView
 from adapters.http.params import CaseId
-from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
+from adapters.http.problems import PROBLEM_RESPONSES, OpenAPIResponses, ProblemError
 from adapters.identity.tokens import Principal
 from domain.case_state import Stage
 from domain.clock import STOCKHOLM
@@ -69,7 +69,7 @@ WithinDays = Annotated[int | None, Query(
 
 
 # FastAPI's ``responses``: OpenAPI response objects, free-form by FastAPI's own signature.
-def _problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _problem_responses(*statuses: int) -> OpenAPIResponses:
     return {s: PROBLEM_RESPONSES[s] for s in statuses}
 
 
