@@ -36,6 +36,7 @@ test-store: install
 # between runs: the first run makes it, ~1.7 million events, which takes a while.
 bench: install
 	$(BIN)/python -m tests.benchmarks.run
+	$(BIN)/python -m tests.benchmarks.legal_life
 	$(BIN)/python -m tests.benchmarks.read_models
 	$(BIN)/python -m tests.benchmarks.http
 	$(BIN)/python -m tests.benchmarks.audit

@@ -28,6 +28,7 @@ from adapters.logging import get_logger
 from adapters.settings import Settings
 from adapters.store import AGGREGATE_CACHE_SIZE, Store
 from adapters.store.access_log import AccessLog
+from adapters.store.keys import KeyStoreError
 from adapters.store.recorder import SipRecorder
 from domain.clock import utc_now
 from domain.errors import SipError
@@ -68,7 +69,7 @@ def store_errors(settings: Settings) -> Iterator[None]:
     setting, password = store_setting(settings)
     try:
         yield
-    except (SipError, ValidationError, ReadModelsNotSetUp):
+    except (SipError, ValidationError, ReadModelsNotSetUp, KeyStoreError):
         raise
     except Exception as error:
         raise StoreUnavailable(setting, error, secret=password) from error
@@ -186,7 +187,7 @@ def open_services(
     if store.create_tables:
         access_log.setup()
     runner = ReadModelRunner(datastore, log=_runner_log, create_tables=store.create_tables).start()
-    feed = EventFeed(datastore, heartbeat_s=settings.feed_heartbeat_s).start()
+    feed = EventFeed(datastore, heartbeat_s=settings.feed_heartbeat_s, keys=ledger.keys).start()
     checkpointer = Checkpointer.from_settings(settings, datastore, log=_runner_log).start()
     if checkpointer.key.development:
         log.warning("audit checkpoints are signed with the development key; set "

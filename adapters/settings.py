@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     # production: whoever has it can test personal identity numbers against the index.
     individual_key: SecretStr = SecretStr(DEV_INDIVIDUAL_KEY)
     pool_size: int = Field(default=5, ge=1, le=100)
+    # The key store (adapters/store/keys.py): the data keys personal data is sealed under, in a
+    # database apart from the event store (default: <database>_keys on the same server), wrapped
+    # by the key-encryption key in SIP_KEK_FILE (base64 of 32 bytes; unset: a development key
+    # generated into $SIP_DATA_DIR/dev-kek.key, which `serve` outside --demo refuses).
+    keystore_url: SecretStr | None = None
+    kek_file: Path | None = None
     # The write path (adapters/store/write_path.py): one write transaction's statement and lock
     # timeouts, so no transaction holds the event table for long; how long a command waits for
     # a connection before the store counts as unreachable.

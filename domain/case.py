@@ -13,12 +13,13 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot, event
+from eventsourcing.domain import Aggregate, CanMutateAggregate, Snapshot, event
 
 from . import deadlines as dl
 from .case_state import (
     ENDED_STAGES,
     Closure,
+    CorrectedField,
     Correction,
     DeadlineState,
     FollowUp,
@@ -33,10 +34,13 @@ from .commands import (
     CorrectEntry,
     DeclineSip,
     Discharge,
+    ErasePersonalData,
     EstablishPlan,
     Individual,
     IssuePlanCopy,
+    LiftLegalHold,
     ParticipantRole,
+    PlaceLegalHold,
     PlanType,
     PresumedNeedGroup,
     ProposerKind,
@@ -56,17 +60,62 @@ from .context import Context
 from .deadlines import Deadline, DeadlineKind, DeadlinePolicy
 from .errors import CaseClosed, InvalidInput, NotAuthorised, RuleViolation
 from .identity import age_on
-from .parties import Actor, Organisation, OrganisationKind
+from .parties import Actor, Organisation, OrganisationKind, Role
 from .plan import PlanRevision, check_plan
+from .retention import (
+    ErasureState,
+    ExemptionKind,
+    LegalHold,
+    retention_policy,
+    retention_status,
+)
 from .rules.closure import check_closure
 from .rules.convening import check_convener, check_invitations
 from .rules.convening import may_convene as _may_convene
+from .rules.correction import (
+    CheckedChange,
+    Entries,
+    Entry,
+    as_text,
+    check_changes,
+    check_consent_dates,
+    check_entry_has_fields,
+    check_follow_up,
+    check_meeting_day,
+    check_plan_follow_up,
+    item_of,
+    kind_of,
+    stored_value,
+    with_changes,
+)
 from .rules.plan_copy import check_plan_copy_recipient
 from .rules.proposal import check_proposal, proposal_deadlines
+from .rules.retention import (
+    check_erasure,
+    check_may_lift_hold,
+    check_may_place_hold,
+    check_not_erased,
+    check_role,
+)
 from .snapshot import SnapshotMismatch, check_shape, restore_types
+
+# The events that are no entry in the case file: acts on its retention, which neither start nor
+# restart the period they concern (R34).
+RETENTION_ACTS = frozenset({"LegalHoldPlaced", "LegalHoldLifted", "PersonalDataErased"})
 
 
 class SipCase(Aggregate):
+    class Event(Aggregate.Event):
+        """Every event of a case. Its day is the case's last entry, from which retention counts
+        (R34), unless it is a retention act: kept here, after the event's own method, so that no
+        event type can forget it (it runs on replay too, and reads only the event)."""
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            on = vars(self).get("on")
+            if on is not None and type(self).__name__ not in RETENTION_ACTS:
+                aggregate.last_entry_on = on
+
     # ------------------------------------------------------------------ proposal (R01–R09, R16)
 
     @classmethod
@@ -142,6 +191,10 @@ class SipCase(Aggregate):
         self.corrections: list[Correction] = []
         self.deadlines: dict[str, DeadlineState] = {}
         self._add_deadlines(deadlines)
+        # R34: the day of the last entry (kept by SipCase.Event), a legal hold, the erasure.
+        self.last_entry_on: date = on
+        self.legal_hold: LegalHold | None = None
+        self.erasure: ErasureState | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SipCase:
         """A copy for the aggregate cache, made by knowing the state's shape.
@@ -178,8 +231,9 @@ class SipCase(Aggregate):
 
     @property
     def is_open(self) -> bool:
-        """R09: an open SIP is one that has not ended (closed or declined)."""
-        return not self.is_ended
+        """R09: an open SIP is one that has not ended (closed or declined) and whose personal
+        data has not been erased (R34: an erased case no longer links its individual)."""
+        return not self.is_ended and self.erasure is None
 
     @property
     def current_consent(self) -> Consent | None:
@@ -206,6 +260,7 @@ class SipCase(Aggregate):
     # ------------------------------------------------------------------ guards
 
     def _check_not_ended(self) -> None:
+        check_not_erased(self.erasure)  # R34 before all: nothing is added after erasure
         if self.is_ended:
             raise CaseClosed(self.id, self.stage.value)
 
@@ -439,17 +494,41 @@ class SipCase(Aggregate):
                 field="comment",
                 rule="R22",
             )
+        participant = state.invitation.participant
         self._reply_recorded(
             participant_key=cmd.participant_key,
+            participant_role=None if participant.organisation else participant.role,
             reply=cmd.reply,
             comment=cmd.comment,
             **ctx.event_args(),
         )
 
-    @event("ReplyRecorded")
+    class ReplyRecorded(Aggregate.Event):
+        # Version 2 adds ``participant_role`` (a private person's role, in clear): the key
+        # "role:name" is sealed as personal data (domain/personal.py), and the public feed still
+        # says which kind of person answered. A version 1 event (its key in clear) gets it from
+        # the key.
+        class_version = 2
+
+        participant_key: str
+        participant_role: ParticipantRole | None
+        reply: Reply
+        comment: str
+        actor: Actor
+        command_id: UUID
+        occurred_at: datetime | None
+        on: date
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            role, sep, _ = str(state["participant_key"]).partition(":")
+            state["participant_role"] = ParticipantRole(role) if sep else None
+
+    @event(ReplyRecorded)
     def _reply_recorded(
         self,
         participant_key: str,
+        participant_role: ParticipantRole | None,
         reply: Reply,
         comment: str,
         actor: Actor,
@@ -688,7 +767,37 @@ class SipCase(Aggregate):
 
     # ------------------------------------------------------------------ corrections (R32)
 
-    def correct_entry(self, cmd: CorrectEntry, ctx: Context) -> None:
+    class EntryCorrected(Event):
+        """R32: an entry corrected. Version 2 (structured corrections) added ``deadlines``: the
+        deadlines the correction recomputed; its ``Correction`` also names the fields and their
+        values (a version 1 correction reads with the defaults: free text only)."""
+
+        class_version = 2
+
+        correction: Correction
+        deadlines: tuple[Deadline, ...]
+        actor: Actor
+        command_id: UUID
+        occurred_at: datetime | None
+        on: date
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # A correction recorded before recomputed no deadline; its Correction (decoded by
+            # now) takes its version and author from the event, and keeps the defaults of the
+            # rest: no type, no item, no changes (it was free text only).
+            state["deadlines"] = ()
+            state["correction"] = state["correction"].model_copy(
+                update={"version": state["originator_version"], "by": state["actor"]}
+            )
+
+    def correct_entry(
+        self, cmd: CorrectEntry, ctx: Context, entries: Entries | None = None
+    ) -> None:
+        """``entries`` finds an entry of this case in the log by version (the ledger reads it):
+        a correction of fields needs the entry, to know its type and what it recorded. Without
+        it only a correction in words can be recorded."""
+        check_not_erased(self.erasure)  # R34: an erased case is not corrected either
         if cmd.corrects_version > self.version:
             raise InvalidInput(
                 f"the case has no entry {cmd.corrects_version} (it is at version {self.version})",
@@ -699,24 +808,272 @@ class SipCase(Aggregate):
             raise InvalidInput(
                 "a correction says why it is made", field="reason", rule="R32"
             )
+        if not cmd.changes and not cmd.correction.strip():
+            raise InvalidInput(
+                "a correction names the fields it corrects (changes) or says in words what is "
+                "corrected (correction)",
+                field="correction",
+                rule="R32",
+            )
+        entry = entries(cmd.corrects_version) if entries is not None else None
+        item: int | None = None
+        changes: tuple[CorrectedField, ...] = ()
+        deadlines: tuple[Deadline, ...] = ()
+        if cmd.changes:
+            entry = check_entry_has_fields(entry, cmd.corrects_version)
+            checked = check_changes(entry, cmd.changes)
+            item = item_of(entry)
+            changes, deadlines = self._corrected_fields(entry, item, checked, ctx, entries)
         correction = Correction(
             corrects_version=cmd.corrects_version,
             reason=cmd.reason,
             correction=cmd.correction,
             on=ctx.on,
+            version=self.version + 1,  # this correction's own entry
+            by=ctx.actor,
+            corrected_type=entry.type if entry is not None else None,
+            item=item,
+            changes=changes,
+            recomputed_deadlines=tuple(d.key for d in deadlines),
         )
-        self._entry_corrected(correction=correction, **ctx.event_args())
+        self._entry_corrected(correction=correction, deadlines=deadlines, **ctx.event_args())
 
-    @event("EntryCorrected")
+    def _corrected_fields(
+        self,
+        entry: Entry,
+        item: int,
+        checked: list[CheckedChange],
+        ctx: Context,
+        entries: Entries | None,
+    ) -> tuple[tuple[CorrectedField, ...], tuple[Deadline, ...]]:
+        """The changes (with the values the case holds now) and the deadlines recomputed from
+        the corrected dates; refused if the corrected entry would break its own rules."""
+        new = {c.field: c.value for c in checked}
+        where = {c.field: c.where for c in checked}
+        deadlines: list[Deadline] = []
+        current: Any
+        if entry.type == "MeetingConvened":
+            current = self.meetings[item - 1]
+            old = {"meeting_at": current.at, "place": current.place}
+            if "meeting_at" in new:
+                assert isinstance(new["meeting_at"], datetime)
+                meeting_on = local_date(new["meeting_at"])
+                check_meeting_day(meeting_on, current.invited_on, where["meeting_at"])
+                # R18: the invitations' lead time runs back from the meeting's day.
+                lead = self.deadlines.get(f"invitation_lead_time:{item}")
+                if lead is not None:
+                    days = dl.policy(lead.deadline.policy_id,
+                                     lead.deadline.policy_version).invitation_lead_days or 0
+                    deadlines += self._moved(lead, dl.days_after(meeting_on, -days))
+        elif entry.type == "ConsentRecorded":
+            current = self.consents[item - 1]
+            old = {"valid_from": current.valid_from, "valid_until": current.valid_until}
+            valid = {**old, **new}
+            check_consent_dates(valid["valid_from"], valid["valid_until"],
+                                where.get("valid_until", where.get("valid_from", "changes")))
+            if "valid_until" in new:
+                # R12: the consent expires on its corrected last day.
+                expiry = self.deadlines.get(f"consent_expiry:{item}")
+                if expiry is not None:
+                    deadlines += self._moved(expiry, valid["valid_until"])
+        elif entry.type in ("PlanEstablished", "PlanRevised"):
+            current = self.plan_revisions[item - 1]
+            old = {"follow_up_date": current.content.follow_up_date}
+            follow_up_date = new["follow_up_date"]
+            assert isinstance(follow_up_date, date)
+            check_plan_follow_up(follow_up_date, current.decided_on, where["follow_up_date"])
+            # R19: the follow-up the plan names is due on its corrected date.
+            key = self._plan_follow_up_key(entry, entries)
+            if key is not None and key in self.deadlines:
+                deadlines += self._moved(self.deadlines[key], follow_up_date)
+        else:  # FollowUpRecorded
+            current = self.follow_ups[item - 1]
+            old = {"held_on": current.held_on, "next_follow_up_date": current.next_follow_up_date}
+            dates = {**old, **new}
+            check_follow_up(dates["held_on"], dates["next_follow_up_date"], ctx.today,
+                            where.get("held_on", where.get("next_follow_up_date", "changes")))
+            if "next_follow_up_date" in new:
+                # R19: the next follow-up this one booked is due on the corrected date.
+                booked = self.deadlines.get(f"follow_up:{item + 1}")
+                if booked is not None:
+                    deadlines += self._moved(booked, dates["next_follow_up_date"])
+        changes = tuple(
+            CorrectedField(field=c.field, old_value=as_text(old[c.field]), new_value=c.text)
+            for c in checked
+        )
+        return changes, tuple(deadlines)
+
+    def _plan_follow_up_key(self, entry: Entry, entries: Entries | None) -> str | None:
+        """The deadline of the follow-up a plan revision names: the plan's own (``follow_up:1``)
+        or the one booked by the follow-up the revision was made at, which its command recorded
+        just before it (SipCase.record_follow_up)."""
+        if entry.type == "PlanEstablished":
+            return "follow_up:1"
+        before = entries(entry.version - 1) if entries is not None else None
+        if (before is None or before.type != "FollowUpRecorded"
+                or before.values["command_id"] != entry.values["command_id"]):
+            return None
+        return f"follow_up:{item_of(before) + 1}"
+
+    @staticmethod
+    def _moved(state: DeadlineState, due: date) -> list[Deadline]:
+        """The deadline due on ``due`` instead (nothing when the day stays the same)."""
+        if state.deadline.due == due:
+            return []
+        return [state.deadline.model_copy(update={"due": due})]
+
+    @event(EntryCorrected)
     def _entry_corrected(
         self,
         correction: Correction,
+        deadlines: tuple[Deadline, ...],
         actor: Actor,
         command_id: UUID,
         occurred_at: datetime | None,
         on: date,
     ) -> None:
         self.corrections.append(correction)
+        if correction.changes and correction.item is not None:
+            self._apply_changes(correction, correction.item)
+        for d in deadlines:
+            # Recomputed: due on another day; whether and when it was met or cancelled stays.
+            state = self.deadlines.get(d.key)
+            self.deadlines[d.key] = DeadlineState(
+                deadline=d,
+                met_on=state.met_on if state else None,
+                cancelled_on=state.cancelled_on if state else None,
+            )
+
+    def _apply_changes(self, correction: Correction, item: int) -> None:
+        kind = correction.corrected_type
+        values = {
+            c.field: stored_value(kind_of(kind, c.field), c.new_value) for c in correction.changes
+        }
+        if kind == "MeetingConvened":
+            self.meetings[item - 1] = with_changes(kind, self.meetings[item - 1], values)
+        elif kind == "ConsentRecorded":
+            self.consents[item - 1] = with_changes(kind, self.consents[item - 1], values)
+        elif kind in ("PlanEstablished", "PlanRevised"):
+            self.plan_revisions[item - 1] = with_changes(
+                kind, self.plan_revisions[item - 1], values
+            )
+        elif kind == "FollowUpRecorded":
+            self.follow_ups[item - 1] = with_changes(kind, self.follow_ups[item - 1], values)
+            # The follow-up deadline it met was met on the day it was held: the corrected day.
+            held = next((c for c in correction.changes if c.field == "held_on"), None)
+            met = self.deadlines.get(f"follow_up:{item}")
+            if held is not None and met is not None and met.met_on is not None and (
+                met.met_on.isoformat() == held.old_value
+            ):
+                met.met_on = date.fromisoformat(held.new_value)
+
+    # ------------------------------------------------------------------ retention (R34)
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erasure is not None
+
+    @property
+    def ended_on(self) -> date | None:
+        """The day the case ended (closed or declined); None while it is open."""
+        if self.stage is Stage.CLOSED:
+            return self.closed_on
+        if self.stage is Stage.DECLINED:
+            return self.declined_on
+        return None
+
+    def trigger_event(self, event_class: type[CanMutateAggregate[UUID]], **kwargs: Any) -> None:
+        # After erasure nothing more is recorded on the case, whichever command asks (R34); the
+        # commands check it first, this is the guard no new command can forget.
+        check_not_erased(self.erasure)
+        super().trigger_event(event_class, **kwargs)
+
+    def place_legal_hold(self, cmd: PlaceLegalHold, ctx: Context) -> None:
+        check_not_erased(self.erasure)
+        check_may_place_hold(ctx.actor, self.legal_hold)
+        self._legal_hold_placed(reason=cmd.reason, reference=cmd.reference, **ctx.event_args())
+
+    @event("LegalHoldPlaced")
+    def _legal_hold_placed(
+        self,
+        reason: str,
+        reference: str,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.legal_hold = LegalHold(
+            reason=reason, reference=reference, placed_on=on, placed_by=actor
+        )
+
+    def lift_legal_hold(self, cmd: LiftLegalHold, ctx: Context) -> None:
+        check_not_erased(self.erasure)
+        check_may_lift_hold(ctx.actor, self.legal_hold)
+        self._legal_hold_lifted(reason=cmd.reason, **ctx.event_args())
+
+    @event("LegalHoldLifted")
+    def _legal_hold_lifted(
+        self,
+        reason: str,
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        self.legal_hold = None
+
+    def erase_personal_data(
+        self, cmd: ErasePersonalData, ctx: Context, subjects: tuple[str, ...] = ()
+    ) -> None:
+        """Record the erasure of the case's personal data; ``subjects`` are the data subjects
+        whose keys the ledger destroys once it is recorded (none without a key store)."""
+        check_not_erased(self.erasure)
+        check_role(ctx.actor, Role.ARCHIVIST, "erasing personal data")
+        policy = retention_policy(cmd.policy_id)
+        status = retention_status(self, policy, ctx.on)
+        override_reason = check_erasure(
+            cmd.decision, cmd.override_reason, self.legal_hold, status
+        )
+        self._personal_data_erased(
+            decision=cmd.decision,
+            policy_id=policy.id,
+            policy_version=policy.version,
+            subjects=tuple(sorted(subjects)),
+            override_reason=override_reason,
+            starts_on=status.starts_on,
+            due_on=status.due_on,
+            exemptions=status.exemptions,
+            **ctx.event_args(),
+        )
+
+    @event("PersonalDataErased")
+    def _personal_data_erased(
+        self,
+        decision: str,
+        policy_id: str,
+        policy_version: int,
+        subjects: tuple[str, ...],
+        override_reason: str | None,
+        starts_on: date | None,
+        due_on: date | None,
+        exemptions: tuple[ExemptionKind, ...],
+        actor: Actor,
+        command_id: UUID,
+        occurred_at: datetime | None,
+        on: date,
+    ) -> None:
+        # The status as computed (start, due day, exemptions) is kept in the event only: it says
+        # on what grounds the erasure was decided, and replay needs none of it.
+        self.erasure = ErasureState(
+            on=on,
+            decision=decision,
+            policy_id=policy_id,
+            policy_version=policy_version,
+            subjects=tuple(subjects),
+            override_reason=override_reason,
+            erased_by=actor,
+        )
 
     # ------------------------------------------------------------------ deadline bookkeeping
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from .commands import ClosureReason, Invitation, Reply
 from .deadlines import Deadline
-from .parties import Frozen
+from .parties import Actor, Frozen
 
 
 class Stage(StrEnum):
@@ -52,11 +52,37 @@ class Closure(Frozen):
     on: date
 
 
+class CorrectedField(Frozen):
+    """R32: one field of a corrected entry: its value before the correction and the right one,
+    as text (domain/rules/correction.py says each field's type). ``old_value`` is the value the
+    case held (an earlier correction's, if any); None where it held none."""
+
+    field: str
+    old_value: str | None
+    new_value: str
+
+
 class Correction(Frozen):
+    """R32: a correction of the entry at ``corrects_version``, as its event stores it.
+
+    The fields after ``on`` came with structured corrections (EntryCorrected version 2, whose
+    upcaster gives a version 1 correction its ``version`` and ``by`` from the event; it has no
+    type, item or changes: it was free text only). ``version`` is the correcting entry's own,
+    ``by`` who recorded it (as the event's actor: the case keeps it, so a case replayed as of an
+    instant says who corrected what). ``item`` is the number of what the corrected entry
+    recorded (the meeting's, the consent's, the plan revision's, the follow-up's)."""
+
     corrects_version: int
     reason: str
     correction: str
     on: date
+    version: int | None = None
+    by: Actor | None = None
+    corrected_type: str | None = None
+    item: int | None = None
+    changes: tuple[CorrectedField, ...] = ()
+    # The keys of the deadlines it recomputed (the event holds them as computed).
+    recomputed_deadlines: tuple[str, ...] = ()
 
 
 @dataclass

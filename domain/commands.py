@@ -26,7 +26,9 @@ from .limits import (
     DAY_NOTE,
     INSTANT_NOTE,
     LONG_TEXT_MAX,
+    NAME_MAX,
     PERSONAL_IDENTITY_NUMBER_FORMAT,
+    PLACE_MAX,
     SHORT_TEXT_MAX,
     VERSION_MAX,
     Day,
@@ -54,6 +56,7 @@ from .parties import (
     OrganisationKind,
     Person,
 )
+from .retention import DEFAULT_RETENTION_POLICY, known_retention_policies
 
 # The made-up individual of every example.
 EXAMPLE_NAME = "Tolvan Tolvansson"
@@ -673,20 +676,124 @@ class RecordClosure(CaseCommand):
                        examples=["Målen i planen är uppnådda"])
 
 
+CORRECTABLE_FIELDS = (
+    "MeetingConvened: `meeting_at` (instant), `place` (place); ConsentRecorded: `valid_from` "
+    "(day), `valid_until` (day); PlanEstablished: `follow_up_date` (day); PlanRevised: "
+    "`follow_up_date` (day); FollowUpRecorded: `held_on` (day), `next_follow_up_date` (day)"
+)
+
+
+class FieldChange(Frozen):
+    """R32: one field of the corrected entry and its right value."""
+
+    field: Annotated[str, Line(100, min_length=1)] = Field(
+        # The table is domain/rules/correction.py's CORRECTABLE (which imports this module, so
+        # it is written out here; tests/domain/test_corrections.py holds the two together).
+        description="R32: the field corrected, by the name the entry's command gave it. "
+        f"Correctable: {CORRECTABLE_FIELDS}. Another field, or one the entry's type does "
+        "not have, is refused naming `changes[i].field`; correct it in words instead.",
+        examples=["meeting_at"],
+    )
+    new_value: Annotated[str, Line(PLACE_MAX, min_length=1)] = Field(
+        description="R32: the right value, as text of the field's type: a day as YYYY-MM-DD, an "
+        "instant as ISO 8601 (without an offset Swedish local time), a place as one line. A "
+        "value of the wrong type is refused naming `changes[i].new_value`, never repeating the "
+        "value. A place is personal data (R35).",
+        examples=["2026-04-17T13:00:00+02:00"],
+    )
+
+
 class CorrectEntry(CaseCommand):
-    """R32: a mistake is corrected by a new, explained entry; the history keeps both."""
+    """R32: a mistake is corrected by a new, explained entry; the history keeps both. Name the
+    fields and their right values in `changes` (the case then shows the corrected values,
+    marked as corrected, and recomputes a deadline computed from a corrected date); what has no
+    field is corrected in words (`correction`). At least one of the two."""
 
     corrects_version: int = Field(
         ge=1, le=VERSION_MAX,
         description="R32: the version of the entry corrected (an event in GET "
         "/cases/{case_id}/history); not beyond the case's version.",
-        examples=[2],
+        examples=[3],
     )
     reason: ShortText = Field(
         description="R32: why the correction is made (at least 3 characters).",
-        examples=["Fel datum angavs"],
+        examples=["Fel datum angavs i kallelsen"],
     )
-    correction: Annotated[str, Text(LONG_TEXT_MAX, min_length=1)] = Field(
-        description="R32: what is corrected: which field, and its new value.",
-        examples=["valid_until ska vara 2026-02-28"],
+    changes: Annotated[tuple[FieldChange, ...], MaxItems(10)] = Field(
+        default=(),
+        description="R32: the fields corrected and their right values, each field once.",
+        examples=[[{"field": "meeting_at", "new_value": "2026-04-17T13:00:00+02:00"}]],
+    )
+    correction: LongText = Field(
+        default="",
+        description="R32: what is corrected, in words: for what has no field in `changes` "
+        "(required when `changes` is empty).",
+        examples=["Mötet hölls i Stadshuset, rum 5"],
+    )
+
+
+# ---- retention (R34) -------------------------------------------------------------------------
+
+
+def _retention_policies() -> str:
+    """The retention policies in words (the newest version's name of each)."""
+    names = {p.id: p.name for p in known_retention_policies()}
+    return "; ".join(f"`{policy_id}`: {name}" for policy_id, name in names.items())
+
+
+# A decision's or a file's reference (diarienummer): one line, as long as a name may be.
+Reference = Annotated[str, Line(NAME_MAX)]
+
+
+class PlaceLegalHold(CaseCommand):
+    """R34: an auditor places a legal hold on a case (a review, a complaint, a court case): a
+    held case is never erased. One hold at a time; the role `auditor` only."""
+
+    reason: Annotated[str, Text(SHORT_TEXT_MAX, min_length=1)] = Field(
+        description="R34: why the case is held. Sealed with the case's personal data.",
+        examples=["Tillsyn av IVO pågår"],
+    )
+    reference: Reference = Field(
+        default="",
+        description="R34: the reference of the review or decision the hold is for (a "
+        "diarienummer); no personal data.",
+        examples=["IVO 3.5-12345/2031"],
+    )
+
+
+class LiftLegalHold(CaseCommand):
+    """R34: an auditor lifts the case's legal hold; its retention then runs as before. The role
+    `auditor` only, and only while a hold is placed."""
+
+    reason: Annotated[str, Text(SHORT_TEXT_MAX, min_length=1)] = Field(
+        description="R34: why the hold is lifted. Sealed with the case's personal data.",
+        examples=["Tillsynen är avslutad"],
+    )
+
+
+class ErasePersonalData(CaseCommand):
+    """R34: an archivist culls (gallrar) the case's personal data under a decision: the
+    erasure is recorded (who, on which decision, under which policy version, which data
+    subjects) and the subjects' data keys are then destroyed. Refused (R34) without a decision,
+    for a case under legal hold, for a case already erased, and for a case not yet due under the
+    policy unless `override_reason` says why. Every later command on the case is refused. The
+    role `archivist` only."""
+
+    decision: Reference = Field(
+        description="R34: the reference of the decision to cull (required: blank is refused, "
+        "naming R34); shown in every reader's marker, so no personal data.",
+        examples=["KS 2031/123"],
+    )
+    policy_id: Identifier = Field(
+        default=DEFAULT_RETENTION_POLICY,
+        description=f"R34: the retention policy the erasure is decided under, by id: "
+        f"{_retention_policies()}. Its newest version is recorded with the erasure.",
+        examples=[DEFAULT_RETENTION_POLICY],
+    )
+    override_reason: Annotated[str, Text(SHORT_TEXT_MAX)] | None = Field(
+        default=None,
+        description="R34: why the case is erased although the policy does not make it due yet "
+        "(or keeps it by an exemption); recorded with the erasure. Left out: the case must be "
+        "due. A legal hold is never overridden. No personal data.",
+        examples=["Den enskilde har begärt radering och inget undantag gäller"],
     )

@@ -21,13 +21,19 @@ class IndividualCases(Aggregate):
 
     @event("Registered")
     def __init__(self, key: str, first_case_id: UUID) -> None:
-        # Registered together with the individual's first case: one event, not two.
-        self.open_case_ids: list[UUID] = [first_case_id]
+        # Registered together with the individual's first case: one event, not two. The case
+        # ids are stored sealed under the individual's key of that case (domain/transcodings.py
+        # SealingMapper): once that case is erased they read as its marker and link nothing.
+        self.open_case_ids: list[UUID] = (
+            [first_case_id] if isinstance(first_case_id, UUID) else []
+        )
 
     @event("CaseOpened")
     def case_opened(self, case_id: UUID) -> None:
-        self.open_case_ids.append(case_id)
+        if isinstance(case_id, UUID):
+            self.open_case_ids.append(case_id)
 
     @event("CaseEnded")
     def case_ended(self, case_id: UUID) -> None:
-        self.open_case_ids.remove(case_id)
+        if case_id in self.open_case_ids:
+            self.open_case_ids.remove(case_id)

@@ -34,7 +34,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -45,9 +45,10 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
 from eventsourcing.utils import strtobool
 
+from . import retention
 from .case import SipCase
 from .clock import utc_now
 from .command_log import CommandEntry, CommandLog
@@ -57,8 +58,11 @@ from .commands import (
     ConveneMeeting,
     CorrectEntry,
     DeclineSip,
+    ErasePersonalData,
     EstablishPlan,
     IssuePlanCopy,
+    LiftLegalHold,
+    PlaceLegalHold,
     ProposeSip,
     RecordClosure,
     RecordConsent,
@@ -72,9 +76,13 @@ from .decisions import CaseMethod, decide_on_case, decide_proposal
 from .errors import CaseNotFound, InvalidInput, SipError, VersionConflict
 from .identity import individual_key, normalise_personal_identity_number
 from .individual import IndividualCases
-from .parties import Actor, Frozen
+from .parties import Actor, Frozen, Role
+from .personal import Sealer
 from .repository import SnapshotTolerantRepository, not_snapshotted
-from .transcodings import register_sip_transcodings
+from .retention import DEFAULT_RETENTION_POLICY, RetentionStatus, retention_policy
+from .rules.correction import Entry, entry_of
+from .rules.retention import check_role
+from .transcodings import SealingMapper, register_sip_transcodings
 
 # A command that loses a race without an expected version is decided again on the fresh state;
 # after this many losses in a row the caller gets the conflict. 10 with a small random pause:
@@ -117,7 +125,11 @@ class SipLedger(Application[UUID]):
         *,
         individual_secret: bytes,
         clock: Callable[[], datetime] = utc_now,
+        keys: Sealer | None,
     ) -> None:
+        # The data keys (domain/personal.py) personal values are sealed under; set before the
+        # library builds its mapper. None only for a benchmark's baseline: nothing is sealed.
+        self.keys = keys
         super().__init__(env)
         if not isinstance(self.recorder, CommandLog):
             raise TypeError(
@@ -130,7 +142,19 @@ class SipLedger(Application[UUID]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        register_sip_transcodings(transcoder)
+        register_sip_transcodings(transcoder, self.keys)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper, sealing personal data per data subject (domain/personal.py)."""
+        if self.keys is None:
+            return super().construct_mapper()
+        return SealingMapper(self.construct_transcoder(), self.keys)
+
+    def close(self) -> None:
+        super().close()
+        close_keys = getattr(self.keys, "close", None)
+        if close_keys is not None:
+            close_keys()
 
     # ------------------------------------------------------------------ snapshots
 
@@ -200,7 +224,67 @@ class SipLedger(Application[UUID]):
         return self._on_case("record_closure", cmd, actor, SipCase.record_closure)
 
     def correct_entry(self, cmd: CorrectEntry, actor: Actor) -> CommandResult:
-        return self._on_case("correct_entry", cmd, actor, SipCase.correct_entry)
+        def correct(case: SipCase, cmd: CorrectEntry, ctx: Context) -> None:
+            # R32: a correction of fields reads the entry it corrects from the case's own log.
+            case.correct_entry(cmd, ctx, entries=lambda version: self._entry(case.id, version))
+
+        return self._on_case("correct_entry", cmd, actor, correct)
+
+    def _entry(self, case_id: UUID, version: int) -> Entry | None:
+        """The case's entry at ``version`` as recorded, or None if it has none."""
+        for recorded in self.events.get(case_id, gt=version - 1, lte=version):
+            return entry_of(recorded)
+        return None
+
+    # ------------------------------------------------------------------ retention (R34)
+
+    def place_legal_hold(self, cmd: PlaceLegalHold, actor: Actor) -> CommandResult:
+        return self._on_case("place_legal_hold", cmd, actor, SipCase.place_legal_hold)
+
+    def lift_legal_hold(self, cmd: LiftLegalHold, actor: Actor) -> CommandResult:
+        return self._on_case("lift_legal_hold", cmd, actor, SipCase.lift_legal_hold)
+
+    def erase_personal_data(self, cmd: ErasePersonalData, actor: Actor) -> CommandResult:
+        """Record the erasure of a case's personal data (R34), then destroy its data keys.
+
+        Two stores, two steps, in this order: the event first (naming the data subjects whose
+        keys are live), then the keys (``keys.destroy_case``, idempotent). A crash between the
+        two leaves an erased case whose keys survive; erasing it again, under any command id,
+        only finishes the destruction and returns the recorded erasure, writing nothing new
+        (``_finish_erasure``). A repeat once the keys are gone gets the first result for the
+        same command id, and is refused (R34: already erased) under another.
+        """
+        check_role(actor, Role.ARCHIVIST, "erasing personal data")
+        case = self.get_case(cmd.case_id)
+        if case.erasure is not None and self.keys is not None and self.keys.has_live_keys(case.id):
+            return self._finish_erasure(cmd, case)
+        subjects = tuple(self.keys.live_subjects(case.id)) if self.keys is not None else ()
+
+        def erase(case: SipCase, cmd: ErasePersonalData, ctx: Context) -> None:
+            case.erase_personal_data(cmd, ctx, subjects)
+
+        result = self._on_case("erase_personal_data", cmd, actor, erase)
+        if self.keys is not None:
+            erasure = self.get_case(cmd.case_id).erasure
+            assert erasure is not None  # recorded now, or by the command this one repeats
+            self.keys.destroy_case(cmd.case_id, erasure.on, erasure.decision)
+        # No copy of the case with its personal data in clear stays in the aggregate cache.
+        self._forget(cmd.case_id)
+        return result
+
+    def _finish_erasure(self, cmd: ErasePersonalData, case: SipCase) -> CommandResult:
+        """The second step of an erasure recorded earlier whose keys survived (a crash between
+        the steps): destroy them, by the recorded day and decision, and write nothing."""
+        erasure = case.erasure
+        assert self.keys is not None and erasure is not None
+        self.keys.destroy_case(case.id, erasure.on, erasure.decision)
+        self._forget(case.id)
+        prior = self._prior_result("erase_personal_data", cmd)
+        if prior is not None:
+            return prior
+        # Nothing is recorded on a case after its erasure: its version is the erasure's.
+        return CommandResult(case_id=case.id, version=case.version, notification_ids=(),
+                             replayed=True)
 
     # ------------------------------------------------------------------ queries
 
@@ -219,6 +303,15 @@ class SipLedger(Application[UUID]):
         if not isinstance(case, SipCase):
             raise CaseNotFound(case_id)
         return case
+
+    def retention_status(
+        self, case_id: UUID, as_of: date, policy_id: str | None = None
+    ) -> RetentionStatus:
+        """Whether the case's personal data falls due on ``as_of`` (R34), read from the store
+        (the birth day from its personal identity number), under ``policy_id`` or the
+        default policy."""
+        policy = retention_policy(policy_id or DEFAULT_RETENTION_POLICY)
+        return retention.retention_status(self.get_case(case_id), policy, as_of)
 
     def open_cases_for(self, personal_identity_number: str) -> list[UUID]:
         register = self.stored_register(personal_identity_number)

@@ -51,13 +51,15 @@ PRINCIPAL_KINDS = (OrganisationKind.KOMMUN, OrganisationKind.REGION)
 class Role(StrEnum):
     """A caller's role, from its token: ``coordinator`` (works cases: records and reads them),
     ``supervisor`` (follows cases without their personal data: restricted views, dashboards),
-    ``auditor`` (reads, and only reads: cases, the access log, the event feed), ``service`` (a
-    system: records commands, reads the event feed)."""
+    ``auditor`` (reads, and only reads: cases, the access log, the event feed; and places and
+    lifts legal holds, R34), ``service`` (a system: records commands, reads the event feed),
+    ``archivist`` (culls personal data that falls due under a retention policy, R34)."""
 
     COORDINATOR = "coordinator"
     SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
     SERVICE = "service"
+    ARCHIVIST = "archivist"
 
 
 class Frozen(BaseModel):

@@ -61,6 +61,10 @@ RESTORE: dict[str, Callable[[Any], Any]] = {
     "closures": dict,
     "corrections": list,
     "deadlines": dict,
+    # R34: retention (domain/retention.py; the two models come back typed by their transcodings).
+    "last_entry_on": _same,
+    "legal_hold": _same,
+    "erasure": _same,
     # Set only by the event that ends the case.
     "declined_on": _same,
     "closed_on": _same,

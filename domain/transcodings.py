@@ -13,12 +13,34 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import date
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+    Transcoding,
+)
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel
 
-from . import case_state, commands, consent, deadlines, parties, plan
+from . import case_state, commands, consent, deadlines, parties, plan, retention
 from .limits import STORED
+from .personal import (
+    INDIVIDUAL,
+    SEALED,
+    Erased,
+    Erasure,
+    MissingDataKey,
+    Sealed,
+    Sealer,
+    seal_attributes,
+    seal_model,
+    sealing_case,
+)
 
 
 class DateAsISO(Transcoding):
@@ -33,14 +55,21 @@ class DateAsISO(Transcoding):
 
 
 class PydanticAsDict(Transcoding):
-    def __init__(self, model: type[BaseModel]):
+    """A pydantic value as its JSON; with a ``sealer``, its personal fields (domain/personal.py)
+    sealed while a case's event is encoded."""
+
+    def __init__(self, model: type[BaseModel], sealer: Sealer | None = None):
         self.type = model
         self.name = model.__name__
         self.model = model
+        self.sealer = sealer
 
     # The model's JSON as stored: its shape is the model's, any model's, so it stays free-form.
     def encode(self, obj: BaseModel) -> dict[str, Any]:
-        return obj.model_dump(mode="json")
+        dumped = obj.model_dump(mode="json")
+        if self.sealer is None:
+            return dumped
+        return seal_model(obj, dumped, self.sealer)
 
     def decode(self, data: dict[str, Any]) -> BaseModel:
         # Stored events load whatever limits input has today (domain/limits.py): an event an
@@ -99,12 +128,114 @@ STORED_MODELS: tuple[type[BaseModel], ...] = (
     case_state.FollowUp,
     case_state.Closure,
     case_state.Correction,
+    retention.LegalHold,
+    retention.ErasureState,
 )
 
 
-def register_sip_transcodings(transcoder: JSONTranscoder) -> None:
+class SealedValue(Transcoding):
+    """A personal value under its subject's data key (domain/personal.py): the plaintext is the
+    transcoder's own JSON of the value, so any registered type can be sealed and comes back as
+    itself. A value whose key was destroyed by a recorded erasure comes back as the ``Erased``
+    marker (a string) — also for events recorded before the erasure."""
+
+    type = Sealed
+    name = SEALED
+
+    def __init__(self, transcoder: JSONTranscoder, sealer: Sealer):
+        self.transcoder = transcoder
+        self.sealer = sealer
+
+    # The envelope: key id, subject id, base64 of nonce and ciphertext (adapters/store/keys.py).
+    def encode(self, obj: Sealed) -> dict[str, str]:
+        return self.sealer.seal(obj.case_id, obj.subject, self.transcoder.encode(obj.value))
+
+    def decode(self, data: dict[str, str]) -> Any:
+        opened = self.sealer.open(data)
+        if isinstance(opened, Erasure):
+            return Erased(opened.marker)
+        return self.transcoder.decode(opened)
+
+
+def register_sip_transcodings(transcoder: JSONTranscoder, sealer: Sealer | None = None) -> None:
+    """The ledger's value types; with a ``sealer``, personal values are sealed (and opened)."""
     transcoder.register(DateAsISO())
     for model in STORED_MODELS:
-        transcoder.register(PydanticAsDict(model))
+        transcoder.register(PydanticAsDict(model, sealer))
+    if sealer is not None:
+        transcoder.register(SealedValue(transcoder, sealer))
     for transcoding in STORED_DATACLASSES:
         transcoder.register(transcoding)
+
+
+class SealingMapper(Mapper[UUID]):
+    """The library's mapper, sealing the personal data of a case's events (domain/personal.py).
+
+    Around each event it names the case being encoded (nested values know their subject, not
+    their case), seals the event's own personal attributes, and leaves the rest to the library:
+    the transcoder (whose pydantic transcodings seal personal fields), the upcasters. Three kinds
+    of aggregate state are stored:
+    - a case's events: personal fields and attributes sealed, process facts in clear;
+    - a case's snapshot: its whole state sealed as the individual's (the state's dict keys and
+      tuples hold names too), so an erased case's snapshot cannot be restored and the case is
+      replayed from its events instead (domain/repository.py);
+    - an individual's register (R09): the case ids sealed under the individual's key of that
+      case, so once the case is erased the register no longer links the person to it.
+    """
+
+    def __init__(self, transcoder: Transcoder, sealer: Sealer):
+        super().__init__(transcoder)
+        self.sealer = sealer
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        cls = type(domain_event)
+        qualname = cls.__qualname__
+        originator_id = domain_event.originator_id
+        if qualname.startswith("SipCase."):
+            return self._sealed(domain_event, originator_id, qualname.partition(".")[2])
+        if qualname == "CaseSnapshot":
+            state = dict(vars(domain_event))
+            state["state"] = Sealed(originator_id, INDIVIDUAL, state["state"])
+            return self._stored(cls, state)
+        if qualname.startswith("IndividualCases."):
+            state = dict(vars(domain_event))
+            for name in ("first_case_id", "case_id"):
+                if isinstance(state.get(name), UUID):
+                    state[name] = Sealed(state[name], INDIVIDUAL, state[name])
+            return self._stored(cls, state)
+        return super().to_stored_event(domain_event)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """As the library's; a data key missing without an erasure is the refusal it is
+        (``MissingDataKey``, R34, naming the case), not a deserialisation failure."""
+        try:
+            return super().to_domain_event(stored_event)
+        except MapperDeserialisationError as error:
+            cause = error.__cause__
+            if isinstance(cause, MissingDataKey):
+                case_id = cause.case_id
+                if case_id is None and "SipCase" in stored_event.topic:
+                    origin = stored_event.originator_id
+                    case_id = origin if isinstance(origin, UUID) else UUID(str(origin))
+                raise MissingDataKey(case_id, cause.subject) from None
+            raise
+
+    def _sealed(self, domain_event: Any, case_id: UUID, name: str) -> StoredEvent:
+        state = dict(vars(domain_event))
+        seal_attributes(name, state, case_id, self.sealer)
+        with sealing_case(case_id):
+            return self._stored(type(domain_event), state)
+
+    def _stored(self, cls: type, event_state: dict[str, Any]) -> StoredEvent:
+        # As the library's to_stored_event, from a state already prepared.
+        originator_id = event_state.pop("originator_id")
+        originator_version = event_state.pop("originator_version")
+        class_version = getattr(cls, "class_version", 1)
+        if class_version > 1:
+            event_state["class_version"] = class_version
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(cls),
+            state=self.transcoder.encode(event_state),
+        )

@@ -78,6 +78,7 @@ from .case_record import (
     ClosureRecord,
     ConsentGiverRecord,
     ConsentRecord,
+    CorrectionRecord,
     DeadlineRecord,
     DischargeRecord,
     IndividualRecord,
@@ -290,7 +291,7 @@ class FullView(_CaseView):
     follow_ups: int
     last_follow_up_on: str | None
     plan_copies: int
-    corrections: int
+    corrections: list[CorrectionRecord]  # R32: the values above are the corrected ones
 
 
 CONSENT_SUMMARY_FIELDS = tuple(ConsentSummary.__annotations__)
@@ -418,7 +419,7 @@ def full_view(record: Record) -> FullView:
         "follow_ups": record.get("follow_ups", 0),
         "last_follow_up_on": record.get("last_follow_up_on"),
         "plan_copies": record.get("plan_copies", 0),
-        "corrections": record.get("corrections", 0),
+        "corrections": list(record.get("corrections") or []),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any, NotRequired, TypedDict
 from domain.clock import local_date
 
 from .events import CaseEvent, JSONObject, unwrap
+from .personal import sealed_subject
 
 # ------------------------------------------------------------------------ the record's shape
 #
@@ -147,6 +148,33 @@ class DeadlineRecord(TypedDict):
     cancelled_on: str | None
 
 
+class CorrectedFieldRecord(TypedDict):
+    """R32: one corrected field: the value the case held and the right one, as text (a personal
+    field's values as stored: sealed, domain/personal.py)."""
+
+    field: str  # a name of domain/rules/correction.py's CORRECTABLE
+    old_value: Any
+    new_value: Any
+
+
+class CorrectionRecord(TypedDict):
+    """R32: one correction of the case: which entry it corrects and how, who made it and when.
+    ``changes`` is empty for a correction in words only (and for every correction recorded
+    before structured corrections); ``deadlines`` names the deadlines it recomputed."""
+
+    version: int  # the correcting entry's
+    corrects_version: int
+    corrected_type: str | None  # the corrected entry's event type; None if not recorded
+    item: int | None  # the number of the meeting, consent, plan revision or follow-up
+    recorded_at: str | None  # None for a case replayed from the log
+    on: str
+    actor: ActorRecord | None
+    reason: Any  # text about the case: personal, sealed as stored
+    correction: Any  # ditto
+    changes: list[CorrectedFieldRecord]
+    deadlines: list[str]  # keys of the deadlines recomputed
+
+
 class Record(TypedDict):
     """One case, as the read models keep it."""
 
@@ -183,7 +211,8 @@ class Record(TypedDict):
     closures: dict[str, ClosureRecord]  # by organisation id
     declined_on: str | None
     closed_on: str | None
-    corrections: int
+    # R32: every correction, in order; the values above are the corrected ones.
+    corrections: list[CorrectionRecord]
     deadlines: dict[str, DeadlineRecord]  # by key ("start", "follow_up:3", ...)
     version: int
     # When the last event was recorded: kept by the read models, not by a replayed case.
@@ -212,9 +241,14 @@ def _actor(value: Any) -> ActorRecord:
 
 
 def _participant_key(participant: JSONObject) -> str:
-    # As domain.commands.Participant.key: the organisation, or the role and name of a person.
+    # As domain.commands.Participant.key: the organisation, or the role and name of a person —
+    # whose name is sealed: then their subject id, as in the reply's sealed key
+    # (projections/personal.py gives the views the role:name keys back).
     org = participant.get("organisation")
-    return org["id"] if org else f"{participant['role']}:{participant['name']}"
+    if org:
+        return str(org["id"])
+    subject = sealed_subject(participant["name"])
+    return subject if subject is not None else f"{participant['role']}:{participant['name']}"
 
 
 def _local_day(instant: str) -> str:
@@ -306,7 +340,7 @@ def _proposed(e: CaseEvent) -> Record:
         "closures": {},
         "declined_on": None,
         "closed_on": None,
-        "corrections": 0,
+        "corrections": [],
         "deadlines": {},
         # Set again by ``fold`` after every event, the first one included.
         "version": e.version,
@@ -395,7 +429,8 @@ def _meeting_convened(r: Record, e: CaseEvent) -> None:
 
 
 def _reply_recorded(r: Record, e: CaseEvent) -> None:
-    invitation = r["invitations"][e.data["participant_key"]]
+    key = e.data["participant_key"]
+    invitation = r["invitations"][sealed_subject(key) or key]
     invitation["reply"] = e.data["reply"]
     invitation["comment"] = e.data["comment"]
 
@@ -461,7 +496,74 @@ def _closed(r: Record, e: CaseEvent) -> None:
 
 
 def _entry_corrected(r: Record, e: CaseEvent) -> None:
-    r["corrections"] += 1
+    # As SipCase._entry_corrected: the corrected values replace the recorded ones wherever the
+    # record shows them, and recomputed deadlines fall due on their new day. A correction
+    # recorded before structured corrections (EntryCorrected version 1) has no changes and no
+    # deadlines (the event's upcaster says the same on the write side).
+    c = unwrap(e.data["correction"])
+    changes: list[CorrectedFieldRecord] = [
+        {"field": ch["field"], "old_value": ch["old_value"], "new_value": ch["new_value"]}
+        for ch in c.get("changes") or ()
+    ]
+    deadlines = [unwrap(d) for d in e.data.get("deadlines") or ()]
+    r["corrections"].append({
+        "version": e.version,
+        "corrects_version": c["corrects_version"],
+        "corrected_type": c.get("corrected_type"),
+        "item": c.get("item"),
+        "recorded_at": e.recorded_at,
+        "on": e.on,
+        "actor": _actor(e.data["actor"]),
+        "reason": c["reason"],
+        "correction": c["correction"],
+        "changes": changes,
+        "deadlines": [d["key"] for d in deadlines],
+    })
+    item = c.get("item")
+    if changes and item is not None:
+        _correct_values(r, c.get("corrected_type"), item, {ch["field"]: ch for ch in changes})
+    for d in deadlines:
+        deadline = r["deadlines"].get(d["key"])
+        if deadline is None:  # never so on the write side; kept as a new one rather than lost
+            _add_deadlines(r, [d], e.on)
+        else:
+            deadline["due"] = d["due"]
+
+
+def _correct_values(
+    r: Record, corrected_type: str | None, item: int, changes: dict[str, CorrectedFieldRecord]
+) -> None:
+    """The corrected values where the record shows the corrected item (it shows the current
+    meeting, consent and plan, and the day of the last follow-up)."""
+    new = {name: ch["new_value"] for name, ch in changes.items()}
+    if corrected_type == "MeetingConvened":
+        meeting = r["meeting"]
+        if meeting is not None and meeting["number"] == item:
+            if "meeting_at" in new:
+                meeting["at"] = new["meeting_at"]
+                meeting["on"] = _local_day(new["meeting_at"])
+            if "place" in new:
+                meeting["place"] = new["place"]
+        if item == 1 and "meeting_at" in new:
+            r["first_meeting_on"] = _local_day(new["meeting_at"])
+    elif corrected_type == "ConsentRecorded":
+        consent = r["consent"]
+        if consent is not None and consent["number"] == item:
+            if "valid_from" in new:
+                consent["valid_from"] = new["valid_from"]
+            if "valid_until" in new:
+                consent["valid_until"] = new["valid_until"]
+    elif corrected_type in ("PlanEstablished", "PlanRevised"):
+        plan = r["plan"]
+        if plan is not None and plan["revision"] == item and "follow_up_date" in new:
+            plan["follow_up_date"] = new["follow_up_date"]
+    elif corrected_type == "FollowUpRecorded" and "held_on" in new:
+        if item == r["follow_ups"]:
+            r["last_follow_up_on"] = new["held_on"]
+        # The follow-up deadline it met was met on the day it was held: the corrected day.
+        met = r["deadlines"].get(f"follow_up:{item}")
+        if met is not None and met["met_on"] == changes["held_on"]["old_value"]:
+            met["met_on"] = new["held_on"]
 
 
 FOLDS: dict[str, Callable[[Record, CaseEvent], None]] = {
@@ -478,6 +580,11 @@ FOLDS: dict[str, Callable[[Record, CaseEvent], None]] = {
     "ClosureRecorded": _closure_recorded,
     "SipClosed": _closed,
     "EntryCorrected": _entry_corrected,
+    # R34: a hold or an erasure changes no planning fact the record shows; the personal data it
+    # holds stays sealed, and reads as the erasure's marker once the keys are destroyed.
+    "LegalHoldPlaced": lambda r, e: None,
+    "LegalHoldLifted": lambda r, e: None,
+    "PersonalDataErased": lambda r, e: None,
 }
 
 

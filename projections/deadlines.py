@@ -63,7 +63,8 @@ def _responsible_unit(record: Record, organisation_id: str | None) -> str | None
 
 class DeadlineDashboard(CaseRecordModel):
     name = "deadlines"
-    schema_version = 1
+    # 2: structured corrections (R32) move deadlines; the record's corrections are a list.
+    schema_version = 2
     tables = ("rm_deadline_cases", "rm_deadlines")
     stores_whole_record = False  # record_row drops the individual, the plan and the discharge
     record_columns = (
@@ -135,11 +136,13 @@ class DeadlineDashboard(CaseRecordModel):
         ]
 
     def record_row(self, record: Record) -> Sequence[Any]:
-        # Only what the fold needs later: no personal data, no plan text.
+        # Only what the fold needs later: no personal data, no plan text, no corrections (their
+        # reasons and values; the deadlines they recomputed are in the deadlines).
         slim = {k: v for k, v in record.items() if k not in ("individual", "plan", "discharge")}
         slim["individual"] = None
         slim["plan"] = None
         slim["discharge"] = None
+        slim["corrections"] = []
         return (
             record["case_id"], record["version"], record["stage"], record["municipality"]["id"],
             record["region"]["id"], record["county"], record["proposed_on"],

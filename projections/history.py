@@ -19,6 +19,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 from domain.case import SipCase
 from domain.clock import STOCKHOLM
 from domain.ledger import SipLedger
+from domain.rules.correction import PERSONAL_CORRECTABLE
 
 from .events import CaseEvent, unwrap
 from .read_model import Folds, ReadModel
@@ -77,7 +78,11 @@ def _meeting(e: CaseEvent) -> str:
 
 def _reply(e: CaseEvent) -> str:
     key = e.data["participant_key"]
-    who = key.split(":", 1)[0] if ":" in key else key  # a person by role, an organisation by id
+    role = e.data.get("participant_role")  # ReplyRecorded v2: a person's key is sealed
+    if role:
+        who = str(role)
+    else:
+        who = key.split(":", 1)[0] if ":" in key else key  # a person by role, an org by id
     return f"Reply from {who}: {e.data['reply']}"
 
 
@@ -101,6 +106,51 @@ def _closure(e: CaseEvent) -> str:
     return f"Closure documented by {c['organisation_id']} ({c['reason'].replace('_', ' ')})"
 
 
+def _local_instant(value: str) -> str:
+    # In Swedish local time, as the meeting's summary shows it (a naive time already is local).
+    at = datetime.fromisoformat(value)
+    return f"{at.astimezone(STOCKHOLM) if at.tzinfo else at:%Y-%m-%d %H:%M}"
+
+
+def _corrected_value(field: str, value: Any) -> str:
+    return _local_instant(value) if field == "meeting_at" else str(value)
+
+
+def _correction(e: CaseEvent) -> str:
+    """R32: which entry, and each corrected field with both values — but a personal field's
+    (PERSONAL_CORRECTABLE: the meeting's place) by its name only; the deadlines recomputed."""
+    c = unwrap(e.data["correction"])
+    entry = f"Entry {c['corrects_version']}"
+    if c.get("corrected_type"):
+        entry += f" ({c['corrected_type']})"
+    parts = []
+    for change in c.get("changes") or ():
+        field = change["field"]
+        if field in PERSONAL_CORRECTABLE:
+            parts.append(f"{field} corrected")
+        else:
+            old, new = change["old_value"], change["new_value"]
+            was = "none" if old is None else _corrected_value(field, old)
+            parts.append(f"{field} {was} → {_corrected_value(field, new)}")
+    for value in e.data.get("deadlines") or ():
+        d = unwrap(value)
+        parts.append(f"deadline {d['key']} now due {d['due']}")
+    if not parts:
+        return f"{entry} corrected in words"
+    return f"{entry} corrected: " + "; ".join(parts)
+
+
+def _erasure(e: CaseEvent) -> str:
+    """R34: the decided act, by its decision and policy; no personal data (the subjects by
+    count)."""
+    d = e.data
+    text = (f"Personal data erased under decision {d['decision']} (policy {d['policy_id']} "
+            f"version {d['policy_version']}, {len(d.get('subjects') or ())} data subjects)")
+    if d.get("override_reason") is not None:
+        text += "; before it was due, with a recorded reason"
+    return text
+
+
 SUMMARIES: dict[str, Callable[[CaseEvent], str]] = {
     "SipProposed": _proposed,
     "SipDeclined": lambda e: f"SIP declined by the {e.data['declined_by']}",
@@ -119,9 +169,13 @@ SUMMARIES: dict[str, Callable[[CaseEvent], str]] = {
     "PlanRevised": lambda e: _plan(e, "revised"),
     "ClosureRecorded": _closure,
     "SipClosed": lambda e: "SIP closed: every principal has documented closure",
-    "EntryCorrected": lambda e: (
-        f"Entry {unwrap(e.data['correction'])['corrects_version']} corrected"
+    "EntryCorrected": _correction,
+    "LegalHoldPlaced": lambda e: (
+        "Legal hold placed (R34)"
+        + (f", reference {e.data['reference']}" if e.data.get("reference") else "")
     ),
+    "LegalHoldLifted": lambda e: "Legal hold lifted (R34)",
+    "PersonalDataErased": _erasure,
 }
 
 
@@ -132,7 +186,8 @@ def summarise(e: CaseEvent) -> str:
 
 class CaseHistory(ReadModel):
     name = "history"
-    schema_version = 1
+    # 2: a correction's summary names the corrected fields and values (R32).
+    schema_version = 2
     tables = ("rm_case_history",)
     columns = (
         "case_id", "version", "notification_id", "event_type", "recorded_at", "occurred_at",

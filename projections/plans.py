@@ -36,7 +36,7 @@ PLANS_TABLE = "rm_case_plans"
 
 class CurrentPlans(CaseRecordModel):
     name = "plans"
-    schema_version = 1
+    schema_version = 2
     tables = (PLANS_TABLE,)
     record_columns = (
         "case_id", "version", "stage", "municipality_id", "region_id", "county",

@@ -9,12 +9,14 @@ from datetime import date
 from pydantic import BaseModel
 
 from domain.case import SipCase
+from domain.case_state import Correction
 from domain.clock import local_date
 from domain.parties import Actor
 
 from .case_record import (
     ActorRecord,
     ConsentRecord,
+    CorrectionRecord,
     DeadlineRecord,
     DischargeRecord,
     IndividualRecord,
@@ -173,11 +175,33 @@ def record_of(case: SipCase) -> Record:
         },
         "declined_on": _iso(getattr(case, "declined_on", None)),
         "closed_on": _iso(getattr(case, "closed_on", None)),
-        "corrections": len(case.corrections),
+        "corrections": [_correction(c) for c in case.corrections],
         "deadlines": {
             key: _deadline(s.deadline, s.met_on, s.cancelled_on)
             for key, s in case.deadlines.items()
         },
+    }
+
+
+def _correction(correction: Correction) -> CorrectionRecord:
+    """R32: as the read side folds it (projections/case_record.py), from the correction the
+    case keeps: when it was recorded is not kept (None), the rest is."""
+    c = _json(correction)
+    return {
+        "version": c["version"],
+        "corrects_version": c["corrects_version"],
+        "corrected_type": c["corrected_type"],
+        "item": c["item"],
+        "recorded_at": None,
+        "on": c["on"],
+        "actor": None if correction.by is None else _actor(correction.by),
+        "reason": c["reason"],
+        "correction": c["correction"],
+        "changes": [
+            {"field": ch["field"], "old_value": ch["old_value"], "new_value": ch["new_value"]}
+            for ch in c["changes"]
+        ],
+        "deadlines": c["recomputed_deadlines"],
     }
 
 

@@ -18,10 +18,15 @@ import pytest
 from psycopg.sql import SQL, Identifier
 
 from adapters.store import Store, start_embedded_postgres
+from adapters.store.keys import keys_conninfo
 from domain.ledger import SipLedger
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = b"test-individual-key"
+# One key-encryption key for every store the tests open, in this process and in the command
+# lines and services they start (which inherit the environment): a committed test key, as
+# tests/support/organisations.toml is a committed test directory.
+os.environ.setdefault("SIP_KEK_FILE", str(ROOT / "tests" / "support" / "test-kek.key"))
 
 
 class Clock:
@@ -38,11 +43,29 @@ class Clock:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    url = os.environ.get("SIP_TEST_DATABASE_URL")
-    if url:
-        return url
-    return start_embedded_postgres(ROOT / "var" / "test-pgdata")
+def database_url() -> Iterator[str]:
+    url = os.environ.get("SIP_TEST_DATABASE_URL") or start_embedded_postgres(
+        ROOT / "var" / "test-pgdata")
+    yield url
+    _drop_orphaned_key_schemas(url)
+
+
+def _drop_orphaned_key_schemas(url: str) -> None:
+    """The tests drop their schemas in the event store's database; each also has one of the
+    same name in the key store's (adapters/store/keys.py). Drop those whose event-store schema
+    is gone (a test of another run still working keeps its own)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        live = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
+    try:
+        keys = psycopg.connect(keys_conninfo(url), autocommit=True)
+    except psycopg.OperationalError:
+        return  # no key store was ever made
+    with keys:
+        names = [r[0] for r in keys.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'test%'").fetchall()]
+        for name in names:
+            if name not in live:
+                keys.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(name)))
 
 
 @pytest.fixture(scope="session")

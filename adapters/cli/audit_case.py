@@ -28,6 +28,7 @@ from adapters.settings import Settings
 from adapters.store.access_log import AccessLog
 from domain.clock import STOCKHOLM
 from domain.errors import InvalidInput
+from domain.personal import is_erased
 from projections.runner import ReadModelRunner
 
 log = get_logger(__name__)
@@ -108,7 +109,9 @@ def case(
             # R33: the copy shows personal data, so it is logged before anyone sees it.
             export["access_log_id"] = access_log.record(
                 **exported_by, action=EXPORT_ACTION, outcome="granted", case_id=case_uuid,
-                personal_identity_number=current.individual.personal_identity_number,
+                # An erased individual reads as the erasure's marker: logged without a number.
+                personal_identity_number=None if is_erased(pin := (
+                    current.individual.personal_identity_number)) else pin,
                 view="full", reason=f"sip-ledger audit case --format {fmt}",
             )
             export["exported_by"] = exported_by

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from adapters.bootstrap import StoreUnavailable
 from adapters.logging import one_line
 from adapters.settings import Settings
+from adapters.store.keys import KeyStoreError
 from domain.errors import SipError
 from projections.read_side import ReadModelsNotSetUp
 
@@ -36,6 +37,8 @@ def describe(error: BaseException) -> tuple[str, int]:
             loc = f"SIP_{loc.upper()}"  # name the variable the operator sets
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         return f"error field {loc}: {one_line(first['msg'])}{more}", EXIT_INVALID
+    if isinstance(error, KeyStoreError):  # its message starts with the setting to fix
+        return f"error field {one_line(str(error))}", EXIT_INVALID
     if isinstance(error, ReadModelsNotSetUp):
         return f"error field SIP_CREATE_TABLES: {one_line(str(error))}", EXIT_STORE
     if isinstance(error, StoreUnavailable):
@@ -49,7 +52,8 @@ def describe(error: BaseException) -> tuple[str, int]:
 def reporting_errors() -> Iterator[None]:
     try:
         yield
-    except (SipError, ValidationError, StoreUnavailable, ReadModelsNotSetUp) as error:
+    except (SipError, ValidationError, StoreUnavailable, ReadModelsNotSetUp,
+            KeyStoreError) as error:
         line, code = describe(error)
         typer.echo(line, err=True)
         raise typer.Exit(code) from None

@@ -2,9 +2,10 @@
 organisation directory.
 
 The development JWT secret and individual key are printed in ``adapters/settings.py``, and the
-development audit key is generated into ``var/``: with them, anyone can sign an auditor's token,
-reverse the access log's keyed hashes of personal identity numbers, or sign a forged audit
-checkpoint. So a service that is not the demo refuses to start until each is replaced, and says
+development audit key and key-encryption key are generated into ``var/``: with them, anyone can
+sign an auditor's token, reverse the access log's keyed hashes of personal identity numbers,
+sign a forged audit checkpoint, or open the sealed personal data. So a service that is not the
+demo refuses to start until each is replaced, and says
 which setting to give, on one line (``serve`` prints the first; the rest are named after it).
 """
 
@@ -75,6 +76,11 @@ def production_refusals(settings: Settings) -> tuple[list[Missing], Organisation
             missing.append(Missing(
                 "SIP_OPS_TOKEN", f"SIP_OPS_ENDPOINTS=token needs a token of at least "
                 f"{MIN_OPS_TOKEN_CHARS} characters"))
+    if settings.kek_file is None:
+        missing.append(Missing(
+            "SIP_KEK_FILE", "personal data would be sealed under a development key-encryption "
+            "key generated under SIP_DATA_DIR; set SIP_KEK_FILE to a key of your own (base64 of "
+            "32 bytes), kept outside the database and its backups"))
     return missing, directory
 
 

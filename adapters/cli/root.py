@@ -1,7 +1,7 @@
 """The ``sip-ledger`` command line: typer, rich progress, one-line errors. This module is the
 typer app (the settings callback) and the one place every sub-command is registered; each
 command lives in a module of its own (demo.py, policies.py, serve.py, token.py, and the groups
-projections.py, audit.py, store.py).
+projections.py, audit.py, store.py, retention.py).
 
 A refusal (a SIP rule, a malformed value, an unreachable store) is something an operator acts on,
 so it is printed as one line naming the rule id and the field, never as a traceback; the exit
@@ -14,8 +14,10 @@ import typer
 
 from adapters.cli import audit as audit_cli
 from adapters.cli import demo as demo_cli
+from adapters.cli import keys as keys_cli
 from adapters.cli import policies as policies_cli
 from adapters.cli import projections as projections_cli
+from adapters.cli import retention as retention_cli
 from adapters.cli import serve as serve_cli
 from adapters.cli import store as store_cli
 from adapters.cli import token as token_cli
@@ -56,6 +58,8 @@ app.command("policies")(policies_cli.policies)
 app.add_typer(projections_cli.app, name="projections")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(store_cli.app, name="store")
+app.add_typer(retention_cli.app, name="retention")
+app.add_typer(keys_cli.app, name="keys")
 app.command("serve")(serve_cli.serve)
 app.command("token")(token_cli.token)
 

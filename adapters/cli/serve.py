@@ -312,6 +312,7 @@ def demo_principals() -> dict[Role, Principal]:
         Role.SUPERVISOR: ("demo-supervisor", "Demo Enhetschef"),
         Role.AUDITOR: ("demo-auditor", "Demo Granskare"),
         Role.SERVICE: ("demo-service", "Demo Verksamhetssystem"),
+        Role.ARCHIVIST: ("demo-archivist", "Demo Arkivarie"),
     }
     return {
         role: Principal(person_id=person_id, name=name, organisation=municipality, unit=unit,

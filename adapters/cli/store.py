@@ -76,11 +76,13 @@ def grant_app_role_command(
             position = set_up_schema(
                 store.conninfo, store.schema,
                 settings.individual_key.get_secret_value().encode(),
+                keys_url=store.keys_url, kek=store.kek,
             )
             log.info("schema set up", schema=store.schema, read_model_position=position)
         try:
             report = grant_app_role(
-                store.conninfo, store.schema, role, password=password, create=create
+                store.conninfo, store.schema, role, password=password, create=create,
+                keys_url=store.keys_url,
             )
         except AppRoleError as error:
             typer.echo(f"error field {error.field}: {one_line(error.message)}", err=True)

@@ -33,8 +33,11 @@ from domain.commands import (
     ConveneMeeting,
     CorrectEntry,
     DeclineSip,
+    ErasePersonalData,
     EstablishPlan,
     IssuePlanCopy,
+    LiftLegalHold,
+    PlaceLegalHold,
     ProposeSip,
     RecordClosure,
     RecordConsent,
@@ -129,6 +132,19 @@ class BulkLedger:
 
     def correct_entry(self, cmd: CorrectEntry, actor: Actor) -> CommandResult:
         return self._on_case(cmd, actor, SipCase.correct_entry)
+
+    def place_legal_hold(self, cmd: PlaceLegalHold, actor: Actor) -> CommandResult:
+        return self._on_case(cmd, actor, SipCase.place_legal_hold)
+
+    def lift_legal_hold(self, cmd: LiftLegalHold, actor: Actor) -> CommandResult:
+        return self._on_case(cmd, actor, SipCase.lift_legal_hold)
+
+    def erase_personal_data(self, cmd: ErasePersonalData, actor: Actor) -> CommandResult:
+        """Not batched: an erasure destroys the case's data keys once its event is recorded
+        (R34), which a batch saved later cannot promise. What is pending is saved first, then
+        the erasure goes through SipLedger's own path."""
+        self.flush()
+        return self.ledger.erase_personal_data(cmd, actor)
 
     # ------------------------------------------------------------------ the query the demo uses
 

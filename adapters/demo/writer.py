@@ -40,8 +40,10 @@ from domain.commands import (
     Intervention,
     Invitation,
     IssuePlanCopy,
+    LiftLegalHold,
     Participant,
     ParticipantRole,
+    PlaceLegalHold,
     PlanContent,
     ProposeSip,
     RecordClosure,
@@ -57,9 +59,14 @@ from domain.commands import (
 )
 from domain.identity import check_digit_for
 from domain.ledger import CommandResult, SipLedger
-from domain.parties import Actor, OrganisationKind, Person
+from domain.parties import Actor, OrganisationKind, Person, Role
 
 log = get_logger(__name__)
+
+# R34: the share of closed cases an auditor places under legal hold (a complaint, a review), and
+# of those the share whose hold is lifted again by the story's today.
+HOLD_SHARE = 0.05
+LIFTED_SHARE = 0.5
 
 
 @dataclass
@@ -175,6 +182,9 @@ class CaseWriter:
             self.withdraw(t.withdraw)
         for offset, closer in zip(t.closures, self._closers(), strict=False):
             self.close(offset, closer)
+        # Drawn last, from the story's own generator: the stories before are as they were.
+        if len(t.closures) == 2 and self.rng.random() < HOLD_SHARE:
+            self.hold(self.rng.randint(t.closures[-1], t.today), t.today)
         return self.case_id
 
     def _closers(self) -> list[Actor]:
@@ -506,6 +516,23 @@ class CaseWriter:
             note="Återkallat muntligt vid telefonsamtal",
         )
         self.send("withdraw_consent", self.ledger.withdraw_consent, cmd, s.coordinator)
+
+    def hold(self, placed: int, today: int) -> None:
+        # R34: an auditor of the kommun holds the closed case; some holds are lifted again.
+        auditor = Actor(person_id=f"revisor.{self.story.kommun.id}", name="Gun Granskare",
+                        organisation=self.story.kommun, unit="Internrevisionen",
+                        role=Role.AUDITOR)
+        cmd = PlaceLegalHold(
+            case_id=self.case_id,
+            occurred_at=self.at(placed),
+            reason="Klagomål på handläggningen utreds",
+            reference=f"IVO 3.5-{self.story.number + 1000}/{self.day(placed).year}",
+        )
+        self.send("place_legal_hold", self.ledger.place_legal_hold, cmd, auditor)
+        if today > placed and self.rng.random() < LIFTED_SHARE:
+            lift = LiftLegalHold(case_id=self.case_id, occurred_at=self.at(today),
+                                 reason="Utredningen är avslutad")
+            self.send("lift_legal_hold", self.ledger.lift_legal_hold, lift, auditor)
 
     def close(self, offset: int, closer: Actor) -> None:
         withdrawn = self.story.timeline.withdraw is not None

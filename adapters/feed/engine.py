@@ -25,8 +25,10 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.feed.events import EVENT_TYPES, FeedEventBody, feed_event_from_row, topic_of
 from adapters.logging import get_logger
+from domain.personal import Sealer, is_erased
 from projections.events import unwrap
 from projections.listen import TRANSIENT, back_off, listen
+from projections.personal import unseal
 from projections.storage import EVENTS_TABLE, qualified
 
 log = get_logger(__name__)
@@ -78,8 +80,11 @@ class EventFeed:
         heartbeat_s: float = 15.0,
         events_table: str = EVENTS_TABLE,
         poll_interval: float = POLL_INTERVAL_S,
+        keys: Sealer | None = None,
     ) -> None:
         self.datastore = datastore
+        # Opens personal data for a subscriber allowed to read it (feed:personal).
+        self.keys = keys
         self.heartbeat_s = heartbeat_s
         self.poll_interval = poll_interval
         # The library's recorder, for its channel name and head query (as the read models').
@@ -133,7 +138,8 @@ class EventFeed:
             shown = set(case_ids) if may_read is None else may_read(case_ids, head)
         events: list[FeedEventBody] = []
         for r in rows:
-            e = feed_event_from_row(r[0], r[1], r[2], r[3], r[4], personal=r[1] in shown)
+            e = feed_event_from_row(r[0], r[1], r[2], r[3], r[4], personal=r[1] in shown,
+                                    keys=self.keys)
             if e is not None:
                 events.append(e)
         read = FeedRead(events, next_after, head, caught_up=not page_full and upper >= head)
@@ -149,11 +155,13 @@ class EventFeed:
             curs = conn.cursor(row_factory=tuple_row, binary=True)
             curs.execute(self._proposals, (ids, topic_of("SipProposed")))
             found = {case_id: orjson.loads(state) for case_id, state in curs.fetchall()}
-        return {
-            case_id: unwrap(found[case_id]["individual"])["personal_identity_number"]
-            if case_id in found else None
-            for case_id in ids
-        }
+        return {case_id: self._pin(found.get(case_id)) for case_id in ids}
+
+    def _pin(self, proposed: Any) -> str | None:
+        if proposed is None:
+            return None
+        pin = unseal(unwrap(proposed["individual"])["personal_identity_number"], self.keys)
+        return None if is_erased(pin) else str(pin)  # an erased case names no one
 
     def _query(
         self, after: int, upper: int, limit: int, types: Sequence[str] | None,

@@ -32,7 +32,7 @@ health or social data (notes, reasons, wishes, meeting place, plan content, foll
 categories (presumed-need groups, discharge from inpatient care) are personal too. Without the
 scope a subscriber sees cases only by their UUID.
 
-Per type (schema version 1 for all):
+Per type (schema version 1 for all but EntryCorrected):
 
 SipProposed
     data: proposed_by, municipality {id, kind, name, region}, region {id, kind, name, region},
@@ -82,9 +82,25 @@ ClosureRecorded
 SipClosed
     data: (none)
     personal: actor_name
-EntryCorrected
-    data: corrects_version
-    personal: actor_name, reason, correction
+EntryCorrected (schema version 2; version 1 had data: corrects_version and personal:
+actor_name, reason, correction)
+    data: corrects_version, corrected_type (the corrected entry's type, null if not recorded),
+      item (the number of the meeting, consent, plan revision or follow-up corrected, null for
+      a correction in words), changes [{field, old_value, new_value}] (R32: a personal field —
+      the meeting's place — with both values null), deadlines (those it recomputed)
+    personal: actor_name, reason, correction, changes [{field, old_value, new_value}] (every
+      field with its values)
+LegalHoldPlaced
+    data: reference (the review's or decision's reference, R34)
+    personal: actor_name, reason
+LegalHoldLifted
+    data: (none)
+    personal: actor_name, reason
+PersonalDataErased
+    data: decision (its reference), policy {id, version}, subjects (the data subjects' ids whose
+      keys were destroyed), starts_on, due_on (the retention status as computed: null for an
+      open case), exemptions, overridden (erased before due, or despite an exemption)
+    personal: actor_name, override_reason
 
 ``deadlines`` is a list of {key, kind, due, rule, policy_id, policy_version,
 responsible_organisation_id}: what the command set, computed when it ran.
@@ -105,7 +121,10 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from domain.clock import STOCKHOLM
+from domain.personal import Sealer
+from domain.rules.correction import PERSONAL_CORRECTABLE
 from projections.events import CASE_TOPIC_PREFIX, CaseEvent, JSONObject, decode, unwrap
+from projections.personal import is_sealed, unseal
 
 # A getter reads one published field out of a stored event's JSON (free-form: its shape depends
 # on the event type, projections/events.py), giving the field's JSON value.
@@ -287,10 +306,16 @@ def _personal_invitations(d: JSONObject) -> list[PersonalInvitation]:
 
 def _reply_organisation(d: JSONObject) -> str | None:
     key = d["participant_key"]
-    return None if ":" in key else key
+    if is_sealed(key):  # a private person's "role:name", sealed as personal data
+        return None
+    return None if ":" in key else str(key)
 
 
 def _reply_person_role(d: JSONObject) -> str | None:
+    # Recorded in clear since ReplyRecorded v2; a version 1 event has it in its key.
+    if "participant_role" in d:
+        role: str | None = d["participant_role"]
+        return role
     key = d["participant_key"]
     return key.split(":", 1)[0] if ":" in key else None
 
@@ -337,6 +362,30 @@ def _plan(deadlines: bool) -> dict[str, Getter]:
     if deadlines:
         fields["deadlines"] = _deadlines
     return fields
+
+
+class FeedChange(TypedDict):
+    field: str
+    old_value: str | None
+    new_value: str | None
+
+
+def _changes(personal: bool) -> Getter:
+    """R32: a correction's fields and values; without ``personal`` a personal field's values
+    are left out (PERSONAL_CORRECTABLE)."""
+
+    def get(d: JSONObject) -> list[FeedChange]:
+        changes: list[FeedChange] = []
+        for ch in inner("correction", "changes")(d) or ():
+            hidden = not personal and ch["field"] in PERSONAL_CORRECTABLE
+            changes.append({
+                "field": ch["field"],
+                "old_value": None if hidden else ch["old_value"],
+                "new_value": None if hidden else ch["new_value"],
+            })
+        return changes
+
+    return get
 
 
 # ---------------------------------------------------------------------- the table
@@ -454,11 +503,36 @@ SHAPES: dict[str, Shape] = {
     ),
     "SipClosed": _shape(public={}, personal={}),
     "EntryCorrected": _shape(
-        public={"corrects_version": inner("correction", "corrects_version")},
+        public={
+            "corrects_version": inner("correction", "corrects_version"),
+            "corrected_type": inner("correction", "corrected_type"),
+            "item": inner("correction", "item"),
+            "changes": _changes(personal=False),
+            "deadlines": _deadlines,
+        },
         personal={
             "reason": inner("correction", "reason"),
             "correction": inner("correction", "correction"),
+            "changes": _changes(personal=True),
         },
+        version=2,
+    ),
+    "LegalHoldPlaced": _shape(
+        public={"reference": attr("reference")},
+        personal={"reason": attr("reason")},
+    ),
+    "LegalHoldLifted": _shape(public={}, personal={"reason": attr("reason")}),
+    "PersonalDataErased": _shape(
+        public={
+            "decision": attr("decision"),
+            "policy": lambda d: {"id": d["policy_id"], "version": d["policy_version"]},
+            "subjects": attr("subjects"),
+            "starts_on": attr("starts_on"),
+            "due_on": attr("due_on"),
+            "exemptions": attr("exemptions"),
+            "overridden": lambda d: d.get("override_reason") is not None,
+        },
+        personal={"override_reason": attr("override_reason")},
     ),
 }
 
@@ -498,8 +572,10 @@ def _instant(value: str | None) -> str | None:
     return value if instant.tzinfo else instant.replace(tzinfo=STOCKHOLM).isoformat()
 
 
-def feed_event(e: CaseEvent, *, personal: bool) -> FeedEventBody | None:
-    """The public JSON of one case event (None for a type the feed does not publish)."""
+def feed_event(e: CaseEvent, *, personal: bool, keys: Sealer | None = None
+               ) -> FeedEventBody | None:
+    """The public JSON of one case event (None for a type the feed does not publish); with
+    ``personal``, its personal fields opened with ``keys`` (projections/personal.py)."""
     shape = SHAPES.get(e.type)
     if shape is None:
         return None
@@ -526,20 +602,21 @@ def feed_event(e: CaseEvent, *, personal: bool) -> FeedEventBody | None:
         "data": {name: get(d) for name, get in shape.public.items()},
     }
     if personal:
+        opened = unseal(d, keys)
         body["personal"] = {
             "actor_name": actor["name"],
-            **{name: get(d) for name, get in shape.personal.items()},
+            **{name: get(opened) for name, get in shape.personal.items()},
         }
     return body
 
 
 def feed_event_from_row(
     notification_id: int, originator_id: UUID, originator_version: int, topic: str,
-    state: bytes, *, personal: bool,
+    state: bytes, *, personal: bool, keys: Sealer | None = None,
 ) -> FeedEventBody | None:
     """A stored notification row as a feed event, or None (another aggregate's event)."""
     e = decode(notification_id, originator_id, originator_version, topic, state)
-    return None if e is None else feed_event(e, personal=personal)
+    return None if e is None else feed_event(e, personal=personal, keys=keys)
 
 
 # ---------------------------------------------------------------------- OpenAPI models

@@ -38,8 +38,10 @@ from adapters.logging import get_logger
 from adapters.store import deadline
 from domain.clock import local_date
 from domain.errors import CaseNotFound
+from domain.personal import is_erased
 from projections.access import Access, decide, role_names
 from projections.case_record import Record
+from projections.personal import unseal
 from projections.plans import current_plan
 from projections.quarantine import quarantined_in_case
 from projections.timeouts import set_local_timeouts, timed_out
@@ -148,7 +150,9 @@ def current_record(services: Services, case_id: UUID,
         )
     if record is None:
         raise CaseNotFound(case_id)
-    return record
+    # The model keeps personal data sealed (projections/personal.py): opened for this answer.
+    opened: Record = unseal(record, services.ledger.keys)
+    return opened
 
 
 # ------------------------------------------------------------------------ the access log
@@ -167,7 +171,9 @@ def _pin(record: Record | None) -> str | None:
     if record is None:
         return None
     individual = record.get("individual")
-    return individual["personal_identity_number"] if individual else None
+    pin = individual["personal_identity_number"] if individual else None
+    # An erased individual's number reads as the erasure's marker: the read is logged without it.
+    return None if pin is None or is_erased(pin) else pin
 
 
 def access_log_unavailable() -> ProblemError:

@@ -15,7 +15,7 @@ from adapters.bootstrap import Services, open_services
 from adapters.http import deadline, limits, ops_access
 from adapters.http.problems import install_problem_handlers
 from adapters.http.routes import access_log as access_log_routes
-from adapters.http.routes import commands, feed, operations, queries
+from adapters.http.routes import commands, feed, operations, queries, retention
 from adapters.settings import Settings
 
 DESCRIPTION = """
@@ -70,6 +70,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     operations.install(app)
     ops_access.install(app, settings)
     app.include_router(commands.router)
+    app.include_router(retention.router)
     app.include_router(queries.router)
     app.include_router(feed.router)
     app.include_router(access_log_routes.router)

@@ -260,6 +260,44 @@ class PlanOut(BaseModel):
     follow_up_date: date = Field(description="R19: when the plan is followed up.")
 
 
+class CorrectedFieldOut(BaseModel):
+    """R32: one corrected field: the value the case held and the right one."""
+
+    field: str = Field(description="The field, as `CorrectEntry.changes` names it.",
+                       examples=["meeting_at"])
+    old_value: str | None = Field(
+        default=None, description="The value before this correction, as text; null where "
+        "there was none. A place is personal data.")
+    new_value: str = Field(description="The corrected value, as text: a day (YYYY-MM-DD), an "
+                           "instant (ISO 8601), a place. A place is personal data.")
+
+
+class CorrectionOut(BaseModel):
+    """R32: a correction of an entry of the case. The case's values shown elsewhere in this
+    view are the corrected ones: a value is corrected when a correction here names its entry's
+    type, its item (the meeting's, consent's, plan revision's or follow-up's number) and its
+    field."""
+
+    version: int = Field(description="The correcting entry's version.")
+    corrects_version: int = Field(description="The version of the entry corrected.")
+    corrected_type: str | None = Field(
+        default=None, description="The corrected entry's type (e.g. `MeetingConvened`); null "
+        "if not recorded (a correction in words recorded before structured corrections).")
+    item: int | None = Field(default=None, description="The number of the meeting, consent, "
+                             "plan revision or follow-up corrected; null for a correction in "
+                             "words only.")
+    recorded_at: str | None = Field(default=None, description=f"When it was recorded. "
+                                    f"{INSTANT_AS_RECORDED} Null in an as-of view.")
+    on: date = Field(description="The day it was recorded (Swedish local date).")
+    actor: ActorOut | None = Field(default=None, description="Who recorded it.")
+    reason: str = Field(description=f"Why it was made. {PERSONAL}")
+    correction: str = Field(default="", description=f"What is corrected, in words. {PERSONAL}")
+    changes: list[CorrectedFieldOut] = Field(default=[], description="The fields corrected, "
+                                             "each with the value before and the right one.")
+    deadlines: list[str] = Field(default=[], description="The keys of the deadlines it "
+                                 "recomputed (their new due days are in `deadlines`).")
+
+
 class FullCase(RestrictedCase):
     """The case with its personal data, for those consent lets read it (R13)."""
 
@@ -291,7 +329,9 @@ class FullCase(RestrictedCase):
     follow_ups: int = Field(default=0, description="R19: how many follow-ups were recorded.")
     last_follow_up_on: date | None = Field(default=None, description="R19: the latest one.")
     plan_copies: int = Field(default=0, description="R28: copies of the plan issued.")
-    corrections: int = Field(default=0, description="R32: entries corrected.")
+    corrections: list[CorrectionOut] = Field(
+        default=[], description="R32: the corrections of the case's entries, in order; the "
+        "values shown above are the corrected ones.")
 
 
 CaseView = Annotated[FullCase | RestrictedCase, Field(discriminator="view")]

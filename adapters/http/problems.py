@@ -31,6 +31,7 @@ from domain.errors import (
     SipError,
     VersionConflict,
 )
+from domain.personal import MissingDataKey
 
 log = get_logger(__name__)
 
@@ -92,6 +93,12 @@ class Problem(BaseModel):
         default=None, description="/readyz: age of the oldest event not yet applied, seconds")
     max_projection_age_s: float | None = Field(
         default=None, description="/readyz: SIP_READY_MAX_PROJECTION_AGE_S")
+    case_id: UUID | None = Field(
+        default=None, description="503 `missing-data-key` (R34): the case whose data key is "
+        "missing")
+    subject: str | None = Field(
+        default=None, description="503 `missing-data-key` (R34): the data subject by id "
+        "(`individual`, `person:<hex>`), never by name", examples=["individual"])
 
 
 class ProblemError(Exception):
@@ -122,9 +129,10 @@ PROBLEM_RESPONSES: OpenAPIResponses = {
         409: "Version conflict: the case moved on (current_version says where it is)",
         422: "Invalid input or a SIP rule refuses (field and rule say which)",
         503: "The store is unreachable, refusing writes or too slow, the read models are "
-             "behind or locked, the identity provider's keys could not be fetched, or the "
+             "behind or locked, the identity provider's keys could not be fetched, the "
              "request's deadline passed (Retry-After says when to try again; detail says "
-             "whether anything was written)",
+             "whether anything was written), or a data key is missing without a recorded "
+             "erasure (`missing-data-key`, R34: the case and subject ids)",
     }.items()
 }
 
@@ -173,6 +181,17 @@ def internal_error(request: Request) -> JSONResponse:
 
 
 def _sip_error(request: Request, error: SipError) -> JSONResponse:
+    if isinstance(error, MissingDataKey):
+        # The key store and the event store disagree (a key store restored from an older
+        # backup, a key deleted by hand): not the caller's doing, and not a bug to hide behind
+        # a 500. Named by case and subject id only (R35).
+        log.error("data key missing", rule=error.rule, subject=error.subject,
+                  case_id=str(error.case_id) if error.case_id else None)
+        return problem_response(
+            request, 503, "Personal data unavailable", error.message, kind="missing-data-key",
+            field=error.field, rule=error.rule,
+            case_id=str(error.case_id) if error.case_id else None, subject=error.subject,
+        )
     if isinstance(error, VersionConflict):
         return problem_response(
             request, 409, "Version conflict", error.message, kind="version-conflict",

@@ -116,6 +116,12 @@ class OrganisationDirectory:
     def __contains__(self, organisation_id: str) -> bool:
         return organisation_id in self._entries
 
+    def get(self, organisation_id: str) -> Organisation | None:
+        """The directory's record of an organisation, or None (the command line names an
+        organisation by id alone, e.g. ``retention erase --organisation``)."""
+        entry = self._entries.get(organisation_id)
+        return entry.organisation if entry is not None else None
+
     def check(self, claimed: Organisation, unit: str) -> Organisation | Refusal:
         """The directory's own record of the organisation a token claims, or why not."""
         entry = self._entries.get(claimed.id)

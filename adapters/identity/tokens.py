@@ -6,9 +6,9 @@ provider's keys: RS256 tokens are verified against them, and HS256 tokens are th
 leaked development secret opens nothing. PyJWT does the cryptography and the JWKS fetching.
 
 Claims: ``sub`` (person id), ``name``, ``org_id``, ``org_kind`` (kommun, region, skola, …),
-``org_name``, ``unit``, ``roles`` (coordinator, supervisor, auditor, service) and ``scope``
-(space separated; ``feed:personal`` lets a service receive personal data in the event feed),
-``iat`` and ``exp``.
+``org_name``, ``unit``, ``roles`` (coordinator, supervisor, auditor, archivist, service) and
+``scope`` (space separated; ``feed:personal`` lets a service receive personal data in the event
+feed), ``iat`` and ``exp``.
 
 What a token must also satisfy, beyond its signature:
 
@@ -20,8 +20,9 @@ What a token must also satisfy, beyond its signature:
   so a leaked token is worth hours, not months.
 - Roles combine, except that an auditor is read-only whatever else it holds: a token with
   ``auditor`` and any other role is taken as ``auditor`` alone (it reads as an auditor, logged,
-  and every write is refused by role). It is not refused, because an identity provider that
-  derives roles from group membership gives such a person both, and they still need to audit.
+  and every write is refused by role, but the auditor's own: placing and lifting a legal hold,
+  R34). It is not refused, because an identity provider that derives roles from group
+  membership gives such a person both, and they still need to audit.
 - At most ``MAX_TOKEN_CHARS`` characters: a longer one is refused before it is decoded, and so
   never reaches the cache of verified tokens.
 """

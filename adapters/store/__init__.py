@@ -14,6 +14,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.settings import Settings
 from adapters.store.embedded import start_embedded_postgres
+from adapters.store.keys import FileKek, KeyEncryptionKey, KeyStore, keys_conninfo
 from adapters.store.recorder import SipRecorder
 from adapters.store.write_path import WriteLimits, check_sweeping_dead
 from domain.clock import utc_now
@@ -41,6 +42,11 @@ class Store:
     write_statement_timeout_s: float = 5.0
     write_lock_timeout_s: float = 2.0
     store_wait_s: float = 3.0
+    # The key store (adapters/store/keys.py): its database (default ``<database>_keys`` on the
+    # same server) and the key-encryption key (default: as the settings say: SIP_KEK_FILE, or
+    # the development key under SIP_DATA_DIR, which `serve` outside --demo refuses).
+    keys_url: str | None = None
+    kek: KeyEncryptionKey | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -50,6 +56,9 @@ class Store:
             url = start_embedded_postgres(settings.embedded_pgdata)
         return cls(conninfo=url, schema=settings.database_schema,
                    create_tables=settings.create_tables,
+                   keys_url=(settings.keystore_url.get_secret_value()
+                             if settings.keystore_url else None),
+                   kek=kek_of(settings),
                    write_statement_timeout_s=settings.write_statement_timeout_s,
                    write_lock_timeout_s=settings.write_lock_timeout_s,
                    store_wait_s=settings.store_wait_s)
@@ -122,6 +131,16 @@ class Store:
         check_sweeping_dead(datastore.pool)
         return datastore
 
+    def key_store(self) -> KeyStore:
+        """The data keys of this store's cases (a schema of the same name in the key store's
+        database)."""
+        return KeyStore(
+            self.keys_url or keys_conninfo(self.conninfo),
+            self.kek or kek_of(Settings()),
+            schema=self.schema,
+            create=self.create_tables,
+        )
+
     def ledger(
         self,
         *,
@@ -129,12 +148,16 @@ class Store:
         pool_size: int = 5,
         clock: Callable[[], datetime] = utc_now,
         cache_size: int = AGGREGATE_CACHE_SIZE,
+        sealed: bool = True,
     ) -> SipLedger:
+        """The ledger on this store. ``sealed=False`` stores personal data in clear: only a
+        benchmark's baseline does that (tests/benchmarks)."""
         self.ensure_schema()
         ledger = SipLedger(
             env=self.eventsourcing_env(pool_size, cache_size),
             individual_secret=individual_secret,
             clock=clock,
+            keys=self.key_store() if sealed else None,
         )
         recorder = ledger.recorder
         if isinstance(recorder, SipRecorder):
@@ -145,3 +168,10 @@ class Store:
             recorder.datastore.pool.timeout = self.store_wait_s
             check_sweeping_dead(recorder.datastore.pool)
         return ledger
+
+
+def kek_of(settings: Settings) -> KeyEncryptionKey:
+    """The key-encryption key the settings name (SIP_KEK_FILE), or the development key."""
+    if settings.kek_file is not None:
+        return FileKek.from_file(settings.kek_file)
+    return FileKek.development_key(settings.data_dir)

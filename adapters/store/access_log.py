@@ -9,11 +9,20 @@ may learn which units read their data.
   number itself never enters the log, so the log can be read by auditors, exported and kept for
   years without being a register of who has a SIP; with the secret, "which units read this
   individual's data" is one index look-up (``for_individual``).
-- **Append-only**: UPDATE, DELETE and TRUNCATE are refused by triggers calling the same function
-  the event table's triggers call (``sip_refuse_change``, created by the recorder; created here
-  too, identically, when the log is set up before the ledger). Culling after the retention period
-  is a decided act of its own (R34), done by a database owner who drops the triggers on purpose;
-  the application's role never can.
+- **Append-only**: UPDATE and TRUNCATE are refused by triggers calling the same function the
+  event table's triggers call (``sip_refuse_change``, created by the recorder; created here too,
+  identically, when the log is set up before the ledger). DELETE is refused as well, by a guard
+  of its own (``sip_access_log_cull_guard``), with one narrow exception: culling after the log's
+  own retention period (R33, R34; see "Retention" below).
+- **Retention**: ``cull(before)`` deletes the rows older than ``before`` through the owner's
+  SECURITY DEFINER function ``sip_cull_access_log``, the only way past the guard: the function
+  refuses a ``before`` less than five years ago (R33: the log is kept at least five years,
+  whatever a policy says), and marks its own transaction (a transaction-local setting) so the
+  guard lets exactly those rows go. EXECUTE is revoked from PUBLIC: the owner runs it
+  (``sip-ledger retention erase --access-log``), or a role the owner grants it to; the
+  application's role has neither it nor DELETE. Which period applies is the retention policy
+  ``atkomstlogg`` (domain/retention.py); the floor here only stops a wrong policy or a wrong
+  day from culling what the law says to keep.
 - **Written before the answer**: ``record`` is one INSERT in a transaction of its own, committed
   when it returns. The HTTP layer calls it before it sends the data; if it fails, the read is not
   answered (see ``adapters/http/access.py``).
@@ -28,15 +37,24 @@ from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
+import psycopg
+from eventsourcing.persistence import ProgrammingError
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
+from domain.errors import RuleViolation
 from domain.identity import individual_key, normalise_personal_identity_number
 from projections.rows import typed_rows
 from projections.storage import ACCESS_LOG_TABLE, qualified
 
 TABLE = ACCESS_LOG_TABLE
 REFUSE_FUNCTION = "sip_refuse_change"
+# Retention (R33, R34): the DELETE guard, the owner's culling function, the setting between them,
+# and the least age of a row that may be culled whatever the policy (R33: at least five years).
+CULL_GUARD_FUNCTION = "sip_access_log_cull_guard"
+CULL_FUNCTION = "sip_cull_access_log"
+CULL_SETTING = "sip.access_log_cull_before"
+MIN_RETENTION_YEARS = 5
 OUTCOMES = ("granted", "refused")
 VIEWS = ("full", "restricted")
 MAX_LIMIT = 10_000
@@ -138,6 +156,8 @@ class AccessLog:
                 )
             for statement in self._create_statements(refuse):
                 curs.execute(statement)
+            for statement in self._retention_statements():
+                curs.execute(statement)
 
     def _create_statements(self, refuse: Composable) -> list[Composed]:
         t = self.table
@@ -167,8 +187,10 @@ class AccessLog:
                 Identifier(f"{TABLE}_person_at"), t),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (organisation_id, at)").format(
                 Identifier(f"{TABLE}_organisation_at"), t),
+            # DELETE has a guard of its own (_retention_statements); a log set up by an earlier
+            # release had this trigger on UPDATE OR DELETE, and is replaced in place.
             SQL(
-                "CREATE OR REPLACE TRIGGER {} BEFORE UPDATE OR DELETE ON {} "
+                "CREATE OR REPLACE TRIGGER {} BEFORE UPDATE ON {} "
                 "FOR EACH ROW EXECUTE FUNCTION {}()"
             ).format(Identifier(f"{TABLE}_append_only"), t, refuse),
             SQL(
@@ -176,6 +198,94 @@ class AccessLog:
                 "FOR EACH STATEMENT EXECUTE FUNCTION {}()"
             ).format(Identifier(f"{TABLE}_no_truncate"), t, refuse),
         ]
+
+    def _retention_statements(self) -> list[Composed]:
+        """The DELETE guard and the culling function (see "Retention" in the module's
+        docstring). The guard refuses a row unless this transaction's culling setting names an
+        instant after the row and at least MIN_RETENTION_YEARS ago; only the culling function
+        sets it. Same refusal text as ``sip_refuse_change``: a stray DELETE reads the same."""
+        t = self.table
+        guard = qualified(self.schema, CULL_GUARD_FUNCTION)
+        cull = qualified(self.schema, CULL_FUNCTION)
+        floor = SQL("make_interval(years => {})").format(Literal(MIN_RETENTION_YEARS))
+        return [
+            SQL(
+                "CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "DECLARE cutoff text := current_setting({setting}, true); "
+                "BEGIN "
+                "IF cutoff IS NULL OR cutoff = '' OR OLD.at >= cutoff::timestamptz "
+                "OR cutoff::timestamptz > now() - {floor} THEN "
+                "RAISE EXCEPTION 'the SIP ledger is append-only: % on % refused', TG_OP, "
+                "TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege'; "
+                "END IF; "
+                "RETURN OLD; "
+                "END $$"
+            ).format(guard=guard, setting=Literal(CULL_SETTING), floor=floor),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {} BEFORE DELETE ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}()"
+            ).format(Identifier(f"{TABLE}_cull_only"), t, guard),
+            # SECURITY DEFINER: runs with the owner's DELETE, for whoever may EXECUTE it; the
+            # search path is fixed so a caller's objects cannot stand in for the catalogue's.
+            SQL(
+                "CREATE OR REPLACE FUNCTION {cull}(cutoff timestamptz) RETURNS bigint "
+                "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ "
+                "DECLARE culled bigint; "
+                "BEGIN "
+                "IF cutoff IS NULL OR cutoff > now() - {floor} THEN "
+                "RAISE EXCEPTION '[R33] the access log is kept at least {years} years: "
+                "rows from % on may not be culled', cutoff "
+                "USING ERRCODE = 'insufficient_privilege'; "
+                "END IF; "
+                "PERFORM set_config({setting}, cutoff::text, true); "
+                "DELETE FROM {t} WHERE at < cutoff; "
+                "GET DIAGNOSTICS culled = ROW_COUNT; "
+                "PERFORM set_config({setting}, '', true); "
+                "RETURN culled; "
+                "END $$"
+            ).format(cull=cull, floor=floor, years=SQL(str(MIN_RETENTION_YEARS)),
+                     setting=Literal(CULL_SETTING), t=t),
+            SQL("REVOKE ALL ON FUNCTION {}(timestamptz) FROM PUBLIC").format(cull),
+        ]
+
+    # ------------------------------------------------------------------ retention (R33, R34)
+
+    def count_before(self, before: datetime) -> int:
+        """How many rows are older than ``before`` (what ``cull(before)`` would delete)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT count(*) AS n FROM {} WHERE at < %s").format(self.table),
+                         (before,))
+            row = curs.fetchone()
+        return int(row["n"]) if row else 0
+
+    def cull_floor(self) -> datetime:
+        """The latest ``before`` the store lets ``cull`` take now: MIN_RETENTION_YEARS ago by
+        the store's own clock and time zone."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT now() - make_interval(years => %s) AS floor"),
+                         (MIN_RETENTION_YEARS,))
+            row = curs.fetchone()
+        assert row is not None
+        floor: datetime = row["floor"]
+        return floor
+
+    def cull(self, before: datetime) -> int:
+        """Delete the rows older than ``before``, in one transaction; returns how many. Refused
+        by the store, as RuleViolation (R33) naming ``before``, for a ``before`` less than
+        MIN_RETENTION_YEARS ago and for a role that may not EXECUTE the culling function."""
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(SQL("SELECT {}(%s) AS culled").format(
+                    qualified(self.schema, CULL_FUNCTION)), (before,))
+                row = curs.fetchone()
+        except ProgrammingError as error:
+            if not isinstance(error.__cause__, psycopg.errors.InsufficientPrivilege):
+                raise
+            diag = error.__cause__.diag.message_primary or ""
+            why = (diag.removeprefix("[R33] ") if diag.startswith("[R33]")
+                   else f"the store refused to cull the access log ({diag})")
+            raise RuleViolation(why, field="before", rule="R33") from None
+        return int(row["culled"]) if row else 0
 
     # ------------------------------------------------------------------ writing
 

@@ -34,6 +34,7 @@ from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from adapters.store import Store
 from adapters.store.access_log import AccessLog
+from adapters.store.keys import KeyEncryptionKey, keys_conninfo
 from projections.runner import ReadModelRunner
 from projections.storage import (
     ACCESS_LOG_TABLE,
@@ -114,6 +115,7 @@ def grant_app_role(
     app_role: str,
     password: str | None = None,
     create: bool = True,
+    keys_url: str | None = None,
 ) -> GrantReport:
     """Grant ``app_role`` what the service needs in ``schema``, and nothing that changes the log.
 
@@ -133,7 +135,27 @@ def grant_app_role(
     with psycopg.connect(conninfo_of_owner, autocommit=False) as conn:
         report = _grant(conn, schema, app_role, password, create)
         conn.commit()
+    _grant_keys(keys_url or keys_conninfo(conninfo_of_owner), schema, app_role)
     return report
+
+
+def _grant_keys(conninfo_of_keys_owner: str, schema: str, role: str) -> None:
+    """In the key store's database (adapters/store/keys.py): the role reads and creates data
+    keys and destroys them (an erasure sets the wrapped key to NULL), and reads the KEK's check
+    value; it may not delete a key's row (its tombstone) or rewrite the check value."""
+    r, s = Identifier(role), Identifier(schema)
+    with psycopg.connect(conninfo_of_keys_owner, autocommit=False) as conn:
+        dbname = conn.info.dbname
+        conn.execute(SQL("GRANT CONNECT ON DATABASE {} TO {}").format(Identifier(dbname), r))
+        conn.execute(SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r))
+        conn.execute(SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(s, r))
+        keys, check = qualified(schema, "sip_data_keys"), qualified(schema, "sip_key_store")
+        conn.execute(SQL("REVOKE ALL ON TABLE {} FROM {}").format(keys, r))
+        conn.execute(SQL("GRANT SELECT, INSERT, UPDATE (wrapped, kek_id, erased_on, decision) "
+                         "ON TABLE {} TO {}").format(keys, r))
+        conn.execute(SQL("REVOKE ALL ON TABLE {} FROM {}").format(check, r))
+        conn.execute(SQL("GRANT SELECT ON TABLE {} TO {}").format(check, r))
+        conn.commit()
 
 
 def _grant(
@@ -313,7 +335,8 @@ def _one(conn: psycopg.Connection[Any], query: str, *params: Any) -> Any:
 # ---------------------------------------------------------------------------- the owner's set-up
 
 
-def set_up_schema(conninfo_of_owner: str, schema: str, individual_secret: bytes) -> int:
+def set_up_schema(conninfo_of_owner: str, schema: str, individual_secret: bytes,
+                  keys_url: str | None = None, kek: KeyEncryptionKey | None = None) -> int:
     """Create everything the service uses in ``schema``, as the owner, so that the application
     role finds it all there: the ledger's tables and triggers (opening the ledger runs the
     recorder's set-up), the read models (built or rebuilt, caught up, indexed) and the access log.
@@ -321,7 +344,7 @@ def set_up_schema(conninfo_of_owner: str, schema: str, individual_secret: bytes)
     Returns the read models' position. Idempotent; run it before ``grant_app_role`` on every
     deployment, since the application role may not create or alter tables.
     """
-    store = Store(conninfo=conninfo_of_owner, schema=schema)
+    store = Store(conninfo=conninfo_of_owner, schema=schema, keys_url=keys_url, kek=kek)
     ledger = store.ledger(individual_secret=individual_secret, pool_size=1, cache_size=0)
     ledger.close()
     datastore = store.datastore(pool_size=2, max_overflow=2)

@@ -29,6 +29,13 @@ Besides the tenths of the case, the instant just before the last tenth (version 
 is read: with a snapshot every 100 versions that is the worst case, 99 events after a snapshot.
 Each instant's reads are checked to give the same case both ways (``repr(vars(case))``).
 
+The case's personal data is sealed per data subject, as the service stores it (issue 12,
+domain/personal.py): every read decrypts it (the snapshot's state as one sealed value, each
+replayed event's personal fields one by one), with the data keys from the key store, cached by
+the process as a service caches them. A second case, written the same way by a ledger that
+stores personal data in clear (``Store.ledger(sealed=False)``, a baseline only), in a schema of
+its own, is read at the same versions both ways in the same round-robin: what decryption costs.
+
 Figures (merged by name into --out, see figures.py):
 - as_of_500_events_p50_ms, as_of_500_events_p95_ms — plain, at the latest instant (every event
   replayed); goal p95 ≤ 50 ms. ``by_instant`` has p50/p95 at each instant, and the index
@@ -38,6 +45,10 @@ Figures (merged by name into --out, see figures.py):
   instant with the most events after its snapshot, and ``write`` the cost of taking snapshots:
   the commands' p50, and that of the commands after whose transaction a snapshot was taken
   (read the case at that version from the previous snapshot, encode and insert the snapshot).
+  This is what the service reads, with decryption: goal p95 ≤ 50 ms (issue 12).
+- as_of_500_events_clear_p50_ms, ..._p95_ms and as_of_500_events_snapshots_clear_p50_ms,
+  ..._p95_ms — the same two reads of the case stored in clear (the baseline); each sealed
+  figure's ``clear_baseline`` names its clear twin and the ratio sealed / clear.
 
 Also timed and printed (in the figures' ``without_protocol_assert``): the plain replay with a
 projector that skips the library's ``assert isinstance(event, CanMutateProtocol)`` per event
@@ -62,7 +73,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.sql import SQL, Identifier
 
 from adapters.store import Store
 from domain.case import SipCase
@@ -80,13 +90,17 @@ from projections.history import case_as_of, version_at
 from projections.replayed import record_of
 from projections.runner import ReadModelRunner
 from tests.benchmarks.figures import Figure, merge_figures
-from tests.benchmarks.run import DEFAULT_OUT, SECRET, _percentile, server_url
+from tests.benchmarks.run import DEFAULT_OUT, SECRET, _percentile, drop_schemas, server_url
 from tests.support.builders import KOMMUN, actor, consent, convene, establish, propose
 
 P50 = "as_of_500_events_p50_ms"
 P95 = "as_of_500_events_p95_ms"
 SNAP_P50 = "as_of_500_events_snapshots_p50_ms"
 SNAP_P95 = "as_of_500_events_snapshots_p95_ms"
+CLEAR_P50 = "as_of_500_events_clear_p50_ms"
+CLEAR_P95 = "as_of_500_events_clear_p95_ms"
+CLEAR_SNAP_P50 = "as_of_500_events_snapshots_clear_p50_ms"
+CLEAR_SNAP_P95 = "as_of_500_events_snapshots_clear_p95_ms"
 DEFAULT_SNAPSHOT_EVERY = SNAPSHOT_INTERVAL
 GOAL_MS = 50.0
 DEFAULT_EVENTS = 500
@@ -112,11 +126,12 @@ class PlainProjection:
                                           projector_func=project_without_assert)
 
 
-def writing_ledger(store: Store, every: int) -> SipLedger:
+def writing_ledger(store: Store, every: int, *, sealed: bool = True) -> SipLedger:
     """The ledger that writes the case: SipLedger itself when it snapshots every ``every``
-    versions (its own interval), else the same with that interval (0: no snapshots)."""
+    versions (its own interval), else the same with that interval (0: no snapshots).
+    ``sealed=False``: personal data in clear, the baseline."""
     if every == SNAPSHOT_INTERVAL:
-        return store.ledger(individual_secret=SECRET)
+        return store.ledger(individual_secret=SECRET, sealed=sealed)
 
     class BenchLedger(SipLedger):
         name = "SipLedger"  # the same tables
@@ -124,13 +139,13 @@ def writing_ledger(store: Store, every: int) -> SipLedger:
 
     store.ensure_schema()
     return BenchLedger(env=store.eventsourcing_env(snapshots=every > 0),
-                       individual_secret=SECRET)
+                       individual_secret=SECRET, keys=store.key_store() if sealed else None)
 
 
-def replaying_ledger(store: Store) -> SipLedger:
+def replaying_ledger(store: Store, *, sealed: bool = True) -> SipLedger:
     """A SipLedger on the same schema that neither reads nor takes snapshots."""
     return SipLedger(env=store.eventsourcing_env(pool_size=2, cache_size=0, snapshots=False),
-                     individual_secret=SECRET)
+                     individual_secret=SECRET, keys=store.key_store() if sealed else None)
 
 
 @dataclass
@@ -144,6 +159,9 @@ class Result:
     snapshot_every: int = 0
     with_snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     without_assert: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The same reads of the case stored in clear (the baseline), at the same versions.
+    clear: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clear_with_snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Command latencies while writing the case: all, and those that took a snapshot.
     write: dict[str, Any] = field(default_factory=dict)
 
@@ -156,6 +174,10 @@ class Result:
         if not self.with_snapshots:
             return None
         return max(self.with_snapshots.values(), key=lambda r: r["version"])
+
+    @staticmethod
+    def at_version(rows: dict[str, dict[str, Any]], version: int) -> dict[str, Any] | None:
+        return next((r for r in rows.values() if r["version"] == version), None)
 
     @property
     def worst_with_snapshots(self) -> dict[str, Any] | None:
@@ -219,13 +241,17 @@ def build_case(
 
 
 def measure(url: str, server: str, *, events: int, runs: int, snapshot_every: int) -> Result:
-    store = Store(conninfo=url, schema=f"bench_{uuid.uuid4().hex[:10]}_asof")
+    tag = uuid.uuid4().hex[:10]
+    store = Store(conninfo=url, schema=f"bench_{tag}_asof")
+    clear_store = Store(conninfo=url, schema=f"bench_{tag}_asof_clear")
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT current_setting('server_version')").fetchone()
         server_version = str(row[0]) if row else "?"
     ledger = writing_ledger(store, snapshot_every)
+    clear_writer = writing_ledger(clear_store, snapshot_every, sealed=False)
     datastore = store.datastore()
     plain: SipLedger | None = None
+    clear_plain: SipLedger | None = None
     try:
         latencies: list[tuple[int, int, float]] = []
         start = time.perf_counter()
@@ -233,19 +259,36 @@ def measure(url: str, server: str, *, events: int, runs: int, snapshot_every: in
         write_seconds = time.perf_counter() - start
         ReadModelRunner(datastore).process_available()
         plain = replaying_ledger(store)
+        # The baseline: the same case in clear, its instants at the same versions.
+        clear_case_id, clear_instants = build_case(clear_writer, events)
+        clear_datastore = clear_store.datastore()
+        try:
+            ReadModelRunner(clear_datastore).process_available()
+        finally:
+            clear_datastore.close()
+        clear_plain = replaying_ledger(clear_store, sealed=False)
+        clear_at = dict(clear_instants)
         # Several instants: the latest, the one before it (the most events after a snapshot),
         # and earlier ones.
         chosen = sorted({instants[-1], instants[-2], instants[len(instants) // 2], instants[0],
                          instants[max(0, len(instants) * 3 // 4)]}, key=lambda p: p[0])
         result = Result(events=chosen[-1][0], write_seconds=write_seconds, server=server,
                         server_version=server_version)
-        ledgers: dict[str, Any] = {"plain": plain, "without_assert": PlainProjection(plain)}
+        # name -> (ledger, schema, case id, the instant of each version)
+        sealed_at = dict(chosen)
+        ledgers: dict[str, tuple[Any, str, UUID, dict[int, datetime]]] = {
+            "plain": (plain, store.schema, case_id, sealed_at),
+            "without_assert": (PlainProjection(plain), store.schema, case_id, sealed_at),
+            "clear": (clear_plain, clear_store.schema, clear_case_id, clear_at),
+        }
         if snapshot_every > 0:
             assert ledger.snapshots is not None
             taken = [s.originator_version for s in ledger.snapshots.get(case_id)]
             expected_snapshots = list(range(snapshot_every, result.events + 1, snapshot_every))
             assert taken == expected_snapshots, (taken, expected_snapshots)
-            ledgers["snapshots"] = ledger
+            ledgers["snapshots"] = (ledger, store.schema, case_id, sealed_at)
+            ledgers["clear_snapshots"] = (clear_writer, clear_store.schema, clear_case_id,
+                                          clear_at)
             for version, _ in chosen:  # the same case either way
                 assert repr(vars(ledger.get_case(case_id, version))) == repr(
                     vars(plain.get_case(case_id, version)))
@@ -265,15 +308,16 @@ def measure(url: str, server: str, *, events: int, runs: int, snapshot_every: in
                    for name in ledgers}
         # Round-robin over instants and both ledgers, so drift of the machine hits all alike.
         for round_ in range(WARM_UP + runs):
-            for expected, instant in chosen:
-                for name, app in ledgers.items():
+            for expected, _ in chosen:
+                for name, (app, schema, the_case, instant_of) in ledgers.items():
+                    instant = instant_of[expected]
                     t0 = time.perf_counter()
                     with datastore.transaction(commit=False) as curs:
                         t_index0 = time.perf_counter()
-                        version = version_at(curs, store.schema, case_id, instant)
+                        version = version_at(curs, schema, the_case, instant)
                         t_index = time.perf_counter() - t_index0
                     t_replay0 = time.perf_counter()
-                    case = app.get_case(case_id, version=version)
+                    case = app.get_case(the_case, version=version)
                     t_replay = time.perf_counter() - t_replay0
                     total = time.perf_counter() - t0
                     assert version == expected and case.version == expected, (version, expected)
@@ -287,12 +331,15 @@ def measure(url: str, server: str, *, events: int, runs: int, snapshot_every: in
             case = case_as_of(ledger, curs, store.schema, case_id, chosen[-1][1])
         assert case is not None and case.version == chosen[-1][0]
         for name, into in (("plain", result.by_instant), ("snapshots", result.with_snapshots),
-                           ("without_assert", result.without_assert)):
+                           ("without_assert", result.without_assert),
+                           ("clear", result.clear),
+                           ("clear_snapshots", result.clear_with_snapshots)):
             if name not in timings:
                 continue
-            for version, instant in chosen:
+            instant_of = ledgers[name][3]
+            for version, _ in chosen:
                 t = timings[name][version]
-                into[instant.isoformat()] = {
+                into[instant_of[version].isoformat()] = {
                     "version": version,
                     "runs": len(t["total"]),
                     "p50_ms": _ms(statistics.median(t["total"])),
@@ -303,13 +350,11 @@ def measure(url: str, server: str, *, events: int, runs: int, snapshot_every: in
                 }
         return result
     finally:
-        ledger.close()
-        if plain is not None:
-            plain.close()
+        for opened in (ledger, clear_writer, plain, clear_plain):
+            if opened is not None:
+                opened.close()
         datastore.close()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(
-                Identifier(store.schema)))
+        drop_schemas(url, store, clear_store)
 
 
 def _ms(seconds: float) -> float:
@@ -332,16 +377,31 @@ def figures_of(result: Result, *, started: datetime, runs: int) -> list[Figure]:
     common = {
         "description": f"case_as_of at the latest instant of a case of {result.events} events: "
                        "version_at (history index) + ledger.get_case(version=…) (library "
-                       "replay through the mapper), no snapshots",
+                       "replay through the mapper, personal data decrypted), no snapshots",
         "goal": {"p95_ms_at_most": GOAL_MS},
         "by_instant": result.by_instant,
         "without_protocol_assert": result.without_assert,
         "run": run,
     }
+    clear = result.at_version(result.clear, latest["version"])
     figures = [
-        {"name": P50, "value": latest["p50_ms"], "unit": "ms", **common},
-        {"name": P95, "value": latest["p95_ms"], "unit": "ms", **common},
+        {"name": P50, "value": latest["p50_ms"], "unit": "ms", **common,
+         **_clear_baseline(CLEAR_P50, latest, clear, "p50_ms")},
+        {"name": P95, "value": latest["p95_ms"], "unit": "ms", **common,
+         **_clear_baseline(CLEAR_P95, latest, clear, "p95_ms")},
     ]
+    if clear is not None:
+        clear_common = {
+            "description": f"as {P95}, of the same case written by a ledger that stores "
+                           "personal data in clear (the baseline: nothing to decrypt), read "
+                           "in the same round-robin",
+            "by_instant": result.clear,
+            "run": run,
+        }
+        figures += [
+            {"name": CLEAR_P50, "value": clear["p50_ms"], "unit": "ms", **clear_common},
+            {"name": CLEAR_P95, "value": clear["p95_ms"], "unit": "ms", **clear_common},
+        ]
     snap = result.latest_with_snapshots
     worst = result.worst_with_snapshots
     if snap is not None and worst is not None:
@@ -353,18 +413,47 @@ def figures_of(result: Result, *, started: datetime, runs: int) -> list[Figure]:
             "goal": {"p95_ms_at_most": GOAL_MS},
             "by_instant": result.with_snapshots,
             # The instant with the most events replayed after its snapshot, both ways.
-            "worst_instant": {"snapshots": worst, "plain": next(
-                r for r in result.by_instant.values() if r["version"] == worst["version"])},
+            "worst_instant": {
+                "snapshots": worst,
+                "plain": result.at_version(result.by_instant, worst["version"]),
+                "snapshots_clear": result.at_version(result.clear_with_snapshots,
+                                                     worst["version"]),
+            },
             "write": result.write,
             "run": {**run, "snapshot_every": result.snapshot_every},
         }
+        clear_snap = result.at_version(result.clear_with_snapshots, snap["version"])
         figures += [
             {"name": SNAP_P50, "value": snap["p50_ms"], "unit": "ms", **with_snapshots,
-             "baseline": P50, "ratio": round(snap["p50_ms"] / latest["p50_ms"], 3)},
+             "baseline": P50, "ratio": round(snap["p50_ms"] / latest["p50_ms"], 3),
+             **_clear_baseline(CLEAR_SNAP_P50, snap, clear_snap, "p50_ms")},
             {"name": SNAP_P95, "value": snap["p95_ms"], "unit": "ms", **with_snapshots,
-             "baseline": P95, "ratio": round(snap["p95_ms"] / latest["p95_ms"], 3)},
+             "baseline": P95, "ratio": round(snap["p95_ms"] / latest["p95_ms"], 3),
+             **_clear_baseline(CLEAR_SNAP_P95, snap, clear_snap, "p95_ms")},
         ]
+        if clear_snap is not None:
+            clear_with_snapshots = {
+                "description": f"as {SNAP_P95}, of the same case stored in clear (the "
+                               "baseline), read in the same round-robin",
+                "by_instant": result.clear_with_snapshots,
+                "run": {**run, "snapshot_every": result.snapshot_every},
+            }
+            figures += [
+                {"name": CLEAR_SNAP_P50, "value": clear_snap["p50_ms"], "unit": "ms",
+                 **clear_with_snapshots},
+                {"name": CLEAR_SNAP_P95, "value": clear_snap["p95_ms"], "unit": "ms",
+                 **clear_with_snapshots},
+            ]
     return figures
+
+
+def _clear_baseline(name: str, sealed: dict[str, Any], clear: dict[str, Any] | None,
+                    key: str) -> dict[str, Any]:
+    """The sealed figure's twin in clear, and what decryption adds (sealed / clear)."""
+    if clear is None or not clear[key]:
+        return {}
+    return {"clear_baseline": {"name": name, "value": clear[key],
+                               "ratio": round(sealed[key] / clear[key], 3)}}
 
 
 def print_table(result: Result, out: Path) -> None:
@@ -377,6 +466,10 @@ def print_table(result: Result, out: Path) -> None:
     if result.with_snapshots:
         tables.append((f"the ledger's snapshots, every {result.snapshot_every} versions",
                        result.with_snapshots))
+    tables.append(("stored in clear (baseline), no snapshots", result.clear))
+    if result.clear_with_snapshots:
+        tables.append((f"stored in clear (baseline), snapshots every {result.snapshot_every} "
+                       "versions", result.clear_with_snapshots))
     for title, rows in tables:
         print(title)
         print(f"  {'instant (version)':<18}{'runs':>6}{'p50 ms':>9}{'p95 ms':>9}"
@@ -399,6 +492,18 @@ def print_table(result: Result, out: Path) -> None:
         verdict = "meets" if latest["p95_ms"] <= GOAL_MS else "misses"
         print(f"{p50} = {latest['p50_ms']:.2f} ms, {p95} = {latest['p95_ms']:.2f} ms "
               f"(v{latest['version']}; {verdict} the goal p95 ≤ {GOAL_MS:.0f} ms)")
+    pairs: list[tuple[str, str, dict[str, Any] | None, dict[str, dict[str, Any]]]] = [
+        (CLEAR_P50, CLEAR_P95, result.latest, result.clear),
+        (CLEAR_SNAP_P50, CLEAR_SNAP_P95, result.latest_with_snapshots,
+         result.clear_with_snapshots),
+    ]
+    for p50, p95, sealed, clear in pairs:
+        twin = result.at_version(clear, sealed["version"]) if sealed is not None else None
+        if sealed is None or twin is None:
+            continue
+        print(f"{p50} = {twin['p50_ms']:.2f} ms, {p95} = {twin['p95_ms']:.2f} ms "
+              f"(baseline in clear; sealed / clear p95 = "
+              f"{sealed['p95_ms'] / twin['p95_ms']:.2f})")
     print(f"written to {out}")
 
 

@@ -11,6 +11,11 @@ when it holds ``--cases`` demo cases (200,000: about 1.7 million events), else t
 events. A log made before the chain existed gets its chain when the ledger opens it (the
 recorder's set-up, timed here as ``backfill``).
 
+The log must hold personal data sealed per data subject, as the ledger stores it since issue 12
+(domain/personal.py): the hash chain covers the ciphertext, so this is the figure the issue asks
+to stay unchanged. A log written before sealing (its first or last proposal with the personal
+identity number in clear) is refused with one line: drop its schema to have it rebuilt.
+
 A checkpoint is signed at the head with a fixed benchmark key (derived from a constant: for
 benchmarks only, never a real key), then ``verify`` (adapters/audit/verify.py: every event
 re-encoded and re-hashed, every checkpoint's signature checked) runs ``--repeats`` times over the
@@ -18,7 +23,7 @@ whole log; the figure is the median rate, each run's rate is kept beside it. The
 intact, or the run fails.
 
 Figure (merged by name into --out, see figures.py):
-- audit_verify_events_per_s (goal ≥ 100,000), with the event count
+- audit_verify_events_per_s (goal ≥ 100,000), with the event count, over the sealed log
 """
 
 from __future__ import annotations
@@ -86,6 +91,30 @@ def chain_rows(store: Store) -> int:
     return int(row[0]) if row else 0
 
 
+# How a sealed value starts in the stored JSON (domain/personal.py SEALED).
+_SEALED_MARK = b'{"_type_":"sealed"'
+_PROPOSED_TOPIC = "domain.case:SipCase.SipProposed"
+
+
+def sealed_log(store: Store) -> bool:
+    """Whether the log's first and last proposals hold the personal identity number sealed (a
+    log is written in order: one begun before sealing has clear proposals at its start)."""
+    with store.connect() as conn:
+        for order in ("ASC", "DESC"):
+            row = conn.execute(
+                f'SELECT state FROM "{store.schema}".sipledger_events WHERE topic = %s '
+                f"ORDER BY notification_id {order} LIMIT 1", (_PROPOSED_TOPIC,),
+            ).fetchone()
+            if row is None:
+                return False
+            state = bytes(row[0])
+            field = b'"personal_identity_number":'
+            start = state.find(field)
+            if start < 0 or not state[start + len(field):].startswith(_SEALED_MARK):
+                return False
+    return True
+
+
 def measure(
     url: str, server: str, *, schema: str, cases: int, chunk: int, repeats: int, batch_size: int
 ) -> dict[str, Any]:
@@ -103,6 +132,10 @@ def measure(
         print(f"backfill: the log had no chain; {before:,} events chained in {seconds:.1f} s",
               flush=True)
     log = open_log(store, cases, chunk)
+    if not sealed_log(store):
+        raise SystemExit(
+            f"the log in schema {schema} holds personal data in clear (written before it was "
+            "sealed, issue 12): drop the schema to have it rebuilt, or give another --schema")
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT current_setting('server_version')").fetchone()
         server_version = str(row[0]) if row else "?"
@@ -126,6 +159,7 @@ def measure(
         "log": {
             "schema": schema, "events": log.events, "cases": log.cases, "reused": log.reused,
             "added_cases": log.added_cases, "issue_size": log.events >= ISSUE_EVENTS,
+            "sealed": True,
         },
         "backfill": backfill,
         "checkpoint": checkpoint.position if checkpoint else None,

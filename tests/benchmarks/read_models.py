@@ -255,12 +255,15 @@ def vacuum_analyze(store: Store) -> None:
 
 
 class BaselineLedger(SipLedger):
-    """SipLedger as ProjectionRunner constructs applications: from ``env`` alone."""
+    """SipLedger as ProjectionRunner constructs applications: from ``env`` alone (and the key
+    store of the log's schema, which its mapper opens personal data with)."""
 
     name = "SipLedger"  # the same events table, sipledger_events
+    store: Store | None = None  # set by library_baseline before the runner constructs it
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
-        super().__init__(env, individual_secret=SECRET)
+        assert BaselineLedger.store is not None
+        super().__init__(env, individual_secret=SECRET, keys=BaselineLedger.store.key_store())
 
 
 class HistoryView(PostgresTrackingRecorder):
@@ -325,6 +328,7 @@ def library_baseline(store: Store, max_events: int, max_seconds: float) -> Basel
             (max_events,),
         ).fetchone()
     target = int(row[0]) if row and row[0] is not None else 0
+    BaselineLedger.store = store
     runner = ProjectionRunner(
         application_class=BaselineLedger,
         projection_class=HistoryProjection,

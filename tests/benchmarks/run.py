@@ -11,8 +11,9 @@ Figures:
   iteration. This is the floor every event-sourced write on this server pays: one transaction
   with the library's table lock, NOTIFY and insert.
 - sip_commands_per_s: commands through SipLedger, single-threaded, for the mix a case goes
-  through (propose, consent, wishes, convene, reply, plan), over all commands of the mix. Its
-  ``ratio`` is commands/s divided by raw saves/s; the goal is at least 0.8.
+  through (propose, consent, wishes, convene, reply, plan), over all commands of the mix, with
+  personal data sealed as the service stores it (legal_life.py sets it against the same path in
+  clear). Its ``ratio`` is commands/s divided by raw saves/s; the goal is at least 0.8.
 
 The two are measured in alternating blocks, so a drift of the machine or the server during the
 run falls on both. Figures are merged by name into the output file (see figures.py).
@@ -41,6 +42,7 @@ from eventsourcing.domain import Aggregate, event
 from psycopg.sql import SQL, Identifier
 
 from adapters.store import AGGREGATE_CACHE_SIZE, Store, start_embedded_postgres
+from adapters.store.keys import keys_conninfo
 from domain.clock import local_date
 from domain.commands import (
     Individual,
@@ -113,11 +115,15 @@ def pin_for(n: int) -> str:
     return f"{ymd}-{serial}{check_digit_for(ymd[2:] + serial)}"
 
 
-def run_case(ledger: SipLedger, n: int, timings: Timings) -> None:
-    """One case through the mix; each ledger call timed on its own."""
+def run_case(ledger: SipLedger, n: int, timings: Timings,
+             before_each: Callable[[], None] | None = None) -> None:
+    """One case through the mix; each ledger call timed on its own (``before_each`` runs,
+    untimed, before each call)."""
     coordinator = actor(KOMMUN)
 
     def timed(name: str, call: Callable[[], Any]) -> Any:
+        if before_each is not None:
+            before_each()
         start = time.perf_counter()
         result = call()
         timings.add(name, time.perf_counter() - start)
@@ -169,6 +175,20 @@ def server_url(explicit: str | None) -> tuple[str, str]:
     return start_embedded_postgres(DEFAULT_PGDATA), "embedded"
 
 
+def drop_schemas(url: str, *stores: Store) -> None:
+    """Drop the stores' schemas: the events' and the data keys' (the key store keeps a schema of
+    the same name in its own database, adapters/store/keys.py)."""
+    for store in stores:
+        for conninfo in (url, store.keys_url or keys_conninfo(url)):
+            try:
+                conn = psycopg.connect(conninfo, autocommit=True)
+            except psycopg.OperationalError:
+                continue  # no key store database: a run that never opened one
+            with conn:
+                conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(
+                    Identifier(store.schema)))
+
+
 def measure(
     url: str, server: str, *, commands: int, raw_saves: int, rounds: int, pool_size: int,
     cache_size: int = AGGREGATE_CACHE_SIZE, profile: cProfile.Profile | None = None,
@@ -217,9 +237,7 @@ def measure(
     finally:
         ledger.close()
         raw_app.close()
-        with psycopg.connect(url, autocommit=True) as conn:
-            for s in (raw_store, sip_store):
-                conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(Identifier(s.schema)))
+        drop_schemas(url, raw_store, sip_store)
 
 
 def figures_of(

@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from adapters.store.keys import keys_conninfo
 from tests.benchmarks import run
 from tests.benchmarks.figures import merge_figures
 
@@ -28,6 +29,7 @@ def test_benchmark_writes_both_figures_and_a_ratio(
     ])
     with psycopg.connect(database_url) as conn:
         schemas_before = _bench_schemas(conn)
+    keys_before = _key_schemas(database_url)  # the data keys' schemas
 
     assert run.main([
         "--commands", "12", "--raw-saves", "10", "--rounds", "2",
@@ -53,6 +55,7 @@ def test_benchmark_writes_both_figures_and_a_ratio(
     assert run.RAW in printed and run.SIP in printed and "ratio" in printed
     with psycopg.connect(database_url) as conn:
         assert _bench_schemas(conn) == schemas_before, "the run left its schemas behind"
+    assert _key_schemas(database_url) == keys_before, "the run left its key schemas behind"
 
 
 def test_merging_replaces_by_name_and_refuses_a_foreign_file(tmp_path: Path) -> None:
@@ -78,3 +81,13 @@ def _bench_schemas(conn: psycopg.Connection) -> set[str]:
         "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\\_%'"
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def _key_schemas(database_url: str) -> set[str]:
+    """The benchmark schemas in the key store's database (none while it does not exist)."""
+    try:
+        conn = psycopg.connect(keys_conninfo(database_url))
+    except psycopg.OperationalError:
+        return set()
+    with conn:
+        return _bench_schemas(conn)

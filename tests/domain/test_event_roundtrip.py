@@ -15,7 +15,10 @@ from domain.case import SipCase
 from domain.case_state import Stage
 from domain.commands import (
     CorrectEntry,
+    ErasePersonalData,
     IssuePlanCopy,
+    LiftLegalHold,
+    PlaceLegalHold,
     RecordClosure,
     RecordFollowUp,
     RecordReply,
@@ -24,6 +27,7 @@ from domain.commands import (
     WithdrawConsent,
 )
 from domain.context import Context
+from domain.parties import Role
 from domain.transcodings import register_sip_transcodings
 from tests.support import builders as b
 
@@ -85,6 +89,20 @@ def full_life() -> tuple[SipCase, list]:
                         ctx(coordinator, later))
     case.record_closure(RecordClosure(case_id=case.id, reason="consent_withdrawn"),
                         ctx(region_actor, later))
+    # R34: a legal hold placed and lifted, then the erasure (before it is due: an override).
+    auditor = b.actor(person_id="greta", name="Greta Granskare").model_copy(
+        update={"role": Role.AUDITOR})
+    archivist = b.actor(person_id="arvid", name="Arvid Arkiv").model_copy(
+        update={"role": Role.ARCHIVIST})
+    case.place_legal_hold(PlaceLegalHold(case_id=case.id, reason="Tillsyn av IVO",
+                                         reference="IVO 3.5-1/2031"), ctx(auditor, later))
+    case.lift_legal_hold(LiftLegalHold(case_id=case.id, reason="Tillsynen är klar"),
+                         ctx(auditor, later))
+    case.erase_personal_data(
+        ErasePersonalData(case_id=case.id, decision="KS 2031/123",
+                          override_reason="Den enskilde har begärt radering"),
+        ctx(archivist, later), ("individual",),
+    )
     events = case.collect_events()
     return case, events
 
@@ -96,7 +114,7 @@ def test_every_event_round_trips_and_replays_to_the_same_state():
     for expected in ("SipProposed", "ConsentRecorded", "WishesRecorded", "MeetingConvened",
                      "ReplyRecorded", "PlanEstablished", "PlanCopyIssued", "FollowUpRecorded",
                      "PlanRevised", "EntryCorrected", "ConsentWithdrawn", "ClosureRecorded",
-                     "SipClosed"):
+                     "SipClosed", "LegalHoldPlaced", "LegalHoldLifted", "PersonalDataErased"):
         assert expected in names
     m = mapper()
     replayed = None

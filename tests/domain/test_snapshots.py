@@ -45,10 +45,13 @@ LIBRARY = {"_id", "_version", "_created_on", "_modified_on", "_pending_events"}
 
 
 def app_mapper() -> Mapper:
-    """The mapper with exactly the transcodings SipLedger registers (its method does not use the
-    application's state, so it is called on an instance that was never opened)."""
+    """The mapper with exactly the transcodings SipLedger registers (its method uses only the
+    application's key store, so it is called on an instance that was never opened, without
+    one: sealing is tests/adapters/store/test_sealing.py's)."""
     transcoder = JSONTranscoder()
-    SipLedger.register_transcodings(object.__new__(SipLedger), transcoder)
+    unopened = object.__new__(SipLedger)
+    unopened.keys = None
+    SipLedger.register_transcodings(unopened, transcoder)
     return Mapper(transcoder=transcoder)
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from .steps import (
     common,
+    gallrade_uppgifter,
+    gallring,
     initiering,
     integritet,
     kallelse,
     planen,
+    rattelser,
     samtycke,
     uppfoljning_och_avslut,
 )
@@ -23,8 +26,8 @@ def _step_fixtures() -> dict[str, object]:
     its type and text, so one step defined in two modules would leave one of them unused:
     refused here rather than silently dropped."""
     found: dict[str, object] = {}
-    for module in (common, initiering, integritet, kallelse, planen, samtycke,
-                   uppfoljning_och_avslut):
+    for module in (common, gallrade_uppgifter, gallring, initiering, integritet, kallelse, planen,
+                   rattelser, samtycke, uppfoljning_och_avslut):
         for name, value in vars(module).items():
             if name.startswith("pytestbdd_"):
                 if name in found:
@@ -33,9 +36,13 @@ def _step_fixtures() -> dict[str, object]:
     return found
 
 
-# Every step definition and the ``sip`` fixture, as fixtures of this conftest.
+# Every step definition and the ``sip``, ``retention``, ``tjansten`` and ``gallrat`` fixtures, as
+# fixtures of this conftest.
 globals().update(_step_fixtures())
 sip = common.sip
+retention = gallring.retention
+tjansten = gallrade_uppgifter.tjansten
+gallrat = gallrade_uppgifter.gallrat
 
 
 def pytest_configure(config) -> None:

@@ -30,8 +30,18 @@ from hypothesis import strategies as st
 
 from domain.case import SipCase
 from domain.clock import local_date
-from domain.commands import Discharge, IssuePlanCopy, ParticipantRole, RecordFollowUp
+from domain.commands import (
+    CorrectEntry,
+    Discharge,
+    FieldChange,
+    IssuePlanCopy,
+    ParticipantRole,
+    RecordFollowUp,
+)
 from domain.errors import SipError
+from domain.personal import Sealer
+from domain.rules.correction import PERSONAL_CORRECTABLE
+from projections.personal import unseal
 from projections.rebuild import rebuild, status
 from projections.runner import ALL_MODELS, ReadModelRunner
 from tests.domain.test_case_properties import ACTORS, HEAD_STARTS, START, command
@@ -48,7 +58,7 @@ MAX_EXAMPLES = int(os.environ.get("SIP_RM_EXAMPLES", "20"))
 STEP_NAMES = [
     "consent", "short_consent", "wishes", "convene", "reply", "plan", "follow_up", "withdraw",
     "decline", "close_goals", "close_withdrawn", "correct", "copy_individual", "copy_region",
-    "revise",
+    "revise", "fix_meeting", "fix_consent", "fix_plan", "fix_follow_up",
 ]
 STEPS = st.lists(
     st.tuples(
@@ -116,12 +126,44 @@ def _step(env: Env, case: Case, name: str, who: str, now: datetime):
             next_follow_up_date=next_date,
             revised_plan=b.plan_content(today, follow_up_date=next_date),
         )
+    elif name.startswith("fix_"):
+        method, cmd = SipCase.correct_entry, _field_correction(env, aggregate, name)
     else:
         method, cmd = command(name, aggregate, now)
         if case.guardians and name in ("consent", "short_consent"):
             givers = tuple(("guardian", g) for g in case.guardians)
             cmd = cmd.model_copy(update={"givers": b.consent(case.id, givers=givers).givers})
     return getattr(env.ledger, method.__name__)(cmd, ACTORS[who])
+
+
+# R32: a structured correction of the latest entry of a type, and the changes it makes.
+_FIXES = {
+    "fix_meeting": ("MeetingConvened", lambda c: (
+        ("meeting_at", (c.current_meeting.at + timedelta(days=2)).isoformat()),
+        ("place", "Rum 5"))),
+    "fix_consent": ("ConsentRecorded", lambda c: (
+        ("valid_until", (c.current_consent.valid_until - timedelta(days=3)).isoformat()),)),
+    "fix_plan": ("PlanEstablished", lambda c: (
+        ("follow_up_date", (c.current_plan.content.follow_up_date
+                            + timedelta(days=7)).isoformat()),)),
+    "fix_follow_up": ("FollowUpRecorded", lambda c: (
+        ("held_on", (c.follow_ups[-1].held_on - timedelta(days=1)).isoformat()),
+        ("next_follow_up_date", (c.follow_ups[-1].next_follow_up_date
+                                 + timedelta(days=5)).isoformat()))),
+}
+
+
+def _field_correction(env: Env, aggregate: SipCase, name: str) -> CorrectEntry:
+    entry_type, changes = _FIXES[name]
+    versions = [e.originator_version for e in env.ledger.events.get(aggregate.id)
+                if type(e).__name__ == entry_type]
+    if not versions:  # nothing of the kind to correct: a field the proposal lacks, refused
+        return CorrectEntry(case_id=aggregate.id, corrects_version=1, reason="Fel uppgift",
+                            changes=(FieldChange(field="place", new_value="Rum 5"),))
+    return CorrectEntry(
+        case_id=aggregate.id, corrects_version=versions[-1], reason="Fel uppgift angavs",
+        changes=tuple(FieldChange(field=f, new_value=v) for f, v in changes(aggregate)),
+    )
 
 
 def _interrupted_run(env: Env, data: st.DataObject) -> None:
@@ -202,7 +244,8 @@ def test_live_rebuilt_and_resumed_models_hold_the_same_rows(database_url, specs,
 
         # (d) The read side agrees with the aggregates.
         for case in cases:
-            assert_agrees_with_aggregate(live_rows, env.ledger.get_case(case.id))
+            assert_agrees_with_aggregate(live_rows, env.ledger.get_case(case.id),
+                                         env.ledger.keys)
 
         # (b) Rebuilt from the log and swapped in.
         batch = data.draw(st.integers(1, 20), label="rebuild batch")
@@ -220,7 +263,8 @@ def _day(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def assert_agrees_with_aggregate(rows: dict[str, list[dict[str, Any]]], case: SipCase) -> None:
+def assert_agrees_with_aggregate(rows: dict[str, list[dict[str, Any]]], case: SipCase,
+                                 keys: Sealer | None) -> None:
     def of_case(table: str) -> list[dict[str, Any]]:
         return [r for r in rows[table] if r["case_id"] == case.id]
 
@@ -246,7 +290,8 @@ def assert_agrees_with_aggregate(rows: dict[str, list[dict[str, Any]]], case: Si
             case.municipality.id, case.region.id, case.proposed_on)
     assert dashboard_row["first_meeting_on"] == first_meeting_on
 
-    record = plan_row["record"]
+    # The model keeps personal data sealed (projections/personal.py); a read opens it.
+    record = unseal(plan_row["record"], keys)
     assert record["deadlines"] == dashboard_row["record"]["deadlines"]
     assert (record["stage"], record["version"]) == (case.stage.value, case.version)
     assert record["first_meeting_on"] == _day(first_meeting_on)
@@ -280,7 +325,27 @@ def assert_agrees_with_aggregate(rows: dict[str, list[dict[str, Any]]], case: Si
     assert record["last_follow_up_on"] == (
         _day(case.follow_ups[-1].held_on) if case.follow_ups else None)
     assert record["plan_copies"] == len(case.plan_copies)
-    assert record["corrections"] == len(case.corrections)
+    # R32: every correction as the aggregate keeps it (a personal field's values are sealed
+    # in the record: named only), and the corrected values where the record shows them.
+    assert [
+        (c["version"], c["corrects_version"], c["corrected_type"], c["item"],
+         [(ch["field"],) if ch["field"] in PERSONAL_CORRECTABLE else
+          (ch["field"], ch["old_value"], ch["new_value"]) for ch in c["changes"]],
+         c["deadlines"], c["actor"]["person_id"])
+        for c in record["corrections"]
+    ] == [
+        (c.version, c.corrects_version, c.corrected_type, c.item,
+         [(ch.field,) if ch.field in PERSONAL_CORRECTABLE else
+          (ch.field, ch.old_value, ch.new_value) for ch in c.changes],
+         list(c.recomputed_deadlines), c.by.person_id if c.by else None)
+        for c in case.corrections
+    ]
+    meeting = case.current_meeting
+    if meeting is not None:
+        assert datetime.fromisoformat(record["meeting"]["at"]) == meeting.at
+        assert record["meeting"]["on"] == _day(local_date(meeting.at))
+    if consent is not None:
+        assert record["consent"]["valid_from"] == _day(consent.valid_from)
     assert {k: (v["reason"], v["on"]) for k, v in record["closures"].items()} == {
         k: (c.reason.value, _day(c.on)) for k, c in case.closures.items()
     }

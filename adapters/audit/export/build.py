@@ -40,9 +40,11 @@ from psycopg.sql import SQL
 from domain.clock import STOCKHOLM, utc_now
 from domain.errors import CaseNotFound, InvalidInput
 from domain.ledger import SipLedger
+from domain.personal import Sealer
 from projections.access import full_view
 from projections.events import CaseEvent, decode, unwrap
 from projections.history import summarise, version_at
+from projections.personal import unseal
 from projections.replayed import record_of
 from projections.storage import EVENTS_TABLE, qualified
 
@@ -107,7 +109,7 @@ def export_case(
     access_rows = access_log.all_for_case(case_id, until)
 
     hashes = {h["notification_id"]: h for h in chain.pop("_per_event", [])}
-    entries = [_event_entry(row, e, hashes.get(row[0])) for row, e in kept]
+    entries = [_event_entry(row, e, hashes.get(row[0]), ledger.keys) for row, e in kept]
     _link_corrections(entries)
     copy: Export = {
         "format": FORMAT,
@@ -172,13 +174,15 @@ def _occurred_at(e: CaseEvent) -> str | None:
     return value if instant.tzinfo else instant.replace(tzinfo=STOCKHOLM).isoformat()
 
 
-def _event_entry(row: StoredEvent, e: CaseEvent, hashes: EventHash | None) -> EventEntry:
+def _event_entry(row: StoredEvent, e: CaseEvent, hashes: EventHash | None,
+                 keys: Sealer | None) -> EventEntry:
     notification_id, _, version, topic, state = row
     actor = e.actor
     org = actor["organisation"]
-    # The event as stored, without the transcoder's type wrappers (the exact bytes are in
-    # state_b64); its recording time is recorded_at.
-    data = {k: _plain(v) for k, v in e.data.items() if k != "timestamp"}
+    # The event as stored, without the transcoder's type wrappers and with its personal data
+    # opened (or the marker of its erasure); the exact bytes, sealed, are in state_b64, which
+    # the hash chain covers. Its recording time is recorded_at.
+    data = {k: _plain(unseal(v, keys)) for k, v in e.data.items() if k != "timestamp"}
     entry: EventEntry = {
         "anchor": f"v{version}",
         "notification_id": notification_id,
@@ -207,7 +211,7 @@ def _event_entry(row: StoredEvent, e: CaseEvent, hashes: EventHash | None) -> Ev
         "corrected_by": [],
     }
     if e.type == "EntryCorrected":
-        correction = unwrap(e.data["correction"])
+        correction = unseal(unwrap(e.data["correction"]), keys)
         entry["corrects"] = {
             "corrects_version": correction["corrects_version"],
             "reason": correction.get("reason", ""),

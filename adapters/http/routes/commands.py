@@ -239,7 +239,9 @@ CASE_COMMANDS: list[tuple[str, type[CaseCommand], str, str]] = [
      "Record a follow-up, revising the plan if need be (R19, R29)"),
     ("plan-copies", IssuePlanCopy, "issue_plan_copy", "Issue a copy of the plan (R28)"),
     ("closures", RecordClosure, "record_closure", "Record a principal's closure (R30, R31)"),
-    ("corrections", CorrectEntry, "correct_entry", "Correct an earlier entry (R32)"),
+    ("corrections", CorrectEntry, "correct_entry",
+     "Correct an earlier entry (R32): its fields and their right values, or in words; a "
+     "corrected date recomputes the deadline computed from it (R12, R18, R19)"),
 ]
 
 

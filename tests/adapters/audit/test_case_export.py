@@ -147,7 +147,7 @@ def test_every_event_is_listed_in_order_with_its_actor_times_and_summary(world: 
     assert events[2]["actor"]["person_id"] == "hsa-2"
     assert events[2]["actor"]["organisation_id"] == "region-vg"
     assert events[0]["summary"].startswith("SIP proposed")
-    assert events[3]["summary"] == "Entry 3 corrected"
+    assert events[3]["summary"] == "Entry 3 (WishesRecorded) corrected in words"
     # The state now: the full view of the case as replayed.
     assert export["version"] == 5 and export["state"]["version"] == 5
     assert export["state"] == json.loads(json.dumps(
@@ -163,9 +163,14 @@ def test_a_correction_links_to_what_it_corrects_and_back(world: World):
     assert corrects["notification_id"] == events[3]["notification_id"]
     assert corrects["corrected_type"] == "WishesRecorded"
     assert corrects["reason"] == CORRECTION_REASON
-    assert events[4]["data"]["correction"] == {  # the event itself, for reading
+    correction = events[4]["data"]["correction"]  # the event itself, for reading
+    assert correction["by"]["person_id"] == events[4]["actor"]["person_id"]
+    assert {k: v for k, v in correction.items() if k != "by"} == {
         "corrects_version": 3, "reason": CORRECTION_REASON,
-        "correction": "Platsen är hemma, inte skolan", "on": events[4]["on"]}
+        "correction": "Platsen är hemma, inte skolan", "on": events[4]["on"],
+        # R32: a correction in words names no fields and recomputes nothing.
+        "version": 4, "corrected_type": "WishesRecorded", "item": None, "changes": [],
+        "recomputed_deadlines": []}
     assert events[3]["corrected_by"] == [{
         "version": 4, "notification_id": events[4]["notification_id"], "anchor": "#v4",
         "reason": CORRECTION_REASON}]
@@ -267,7 +272,8 @@ def test_a_changed_event_or_a_changed_link_in_the_copy_is_found(world: World):
     trusted = {world.key.key_id: world.key.public_key}
     changed = json.loads(json.dumps(export))
     e3 = changed["events"][2]
-    state = base64.b64decode(e3["state_b64"]).replace(b"skolan", b"hemmet")
+    # A stored byte changed (its text is sealed; a type name in clear is changed instead).
+    state = base64.b64decode(e3["state_b64"]).replace(b'"_type_"', b'"_typo_"', 1)
     e3["state_b64"] = base64.b64encode(state).decode()
     assert verify_export(changed, trusted) == [
         "event v3: its hash does not follow from its bytes and the previous hash"]

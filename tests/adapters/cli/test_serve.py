@@ -222,7 +222,7 @@ def test_serve_demo_loads_cases_once_serves_and_stops_cleanly(tmp_path_factory):
                       "/events/stream"):
             assert f"{base}{shown}" in banner
         tokens = dict(re.findall(r"^  (\w+)  \(.*\)\n    (\S+)$", banner, re.MULTILINE))
-        assert set(tokens) == {"coordinator", "supervisor", "auditor", "service"}
+        assert set(tokens) == {"coordinator", "supervisor", "auditor", "service", "archivist"}
         feed = httpx.get(f"{base}/events", params={"limit": 3},
                          headers={"Authorization": f"Bearer {tokens['service']}"})
         assert feed.status_code == 200, feed.text

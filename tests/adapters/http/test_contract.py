@@ -18,7 +18,9 @@ from adapters.bootstrap import Services
 from domain.case_state import Stage
 from domain.commands import (
     ConsentGiver,
+    CorrectEntry,
     Discharge,
+    FieldChange,
     Individual,
     Invitation,
     Participant,
@@ -28,6 +30,7 @@ from domain.commands import (
 )
 from domain.parties import Actor, Person, Role
 from projections.access import Level, view
+from projections.personal import unseal
 from projections.plans import current_plan
 from projections.replayed import record_of
 from tests.support import builders as b
@@ -50,7 +53,7 @@ def settle(services: Services, result) -> UUID:
 def rich_case(services: Services) -> UUID:
     """A case with every part the full view has: a child with a guardian (and the guardian's
     number), a proposal at discharge, consent by the guardian with an approved person, a meeting
-    inviting an organisation and a private person, a reply, and a plan."""
+    inviting an organisation and a private person, a reply, a plan, and corrections."""
     ledger = services.ledger
     today = datetime.now(UTC).date()
     case_id = settle(services, ledger.propose(b.propose(
@@ -77,6 +80,15 @@ def rich_case(services: Services) -> UUID:
         case_id=case_id, participant_key=MUNICIPALITY.id, reply="accepted",
         comment="Vi kommer"), REGION_STAFF))
     settle(services, ledger.establish_plan(b.establish(case_id, today), REGION_STAFF))
+    # R32: corrections by field (a personal one, the place) and in words.
+    settle(services, ledger.correct_entry(CorrectEntry(
+        case_id=case_id, corrects_version=3, reason="Fel lokal angavs",
+        changes=(FieldChange(field="place", new_value="Stadshuset, rum 5"),)), REGION_STAFF))
+    settle(services, ledger.correct_entry(CorrectEntry(
+        case_id=case_id, corrects_version=2, reason="Fel slutdatum angavs",
+        changes=(FieldChange(field="valid_until",
+                             new_value=(today + timedelta(days=300)).isoformat()),),
+        correction="Samtycket gäller i tio månader"), REGION_STAFF))
     return case_id
 
 
@@ -105,8 +117,9 @@ def test_the_typed_views_send_exactly_what_the_views_build(
     client: TestClient, services: Services, auth: Token, rich_case: UUID
 ) -> None:
     with services.datastore.transaction(commit=False) as curs:
-        record = current_plan(curs, services.schema, rich_case)
-    assert record is not None
+        stored = current_plan(curs, services.schema, rich_case)
+    assert stored is not None
+    record = unseal(stored, services.ledger.keys)  # the model keeps personal data sealed
 
     full = client.get(f"/cases/{rich_case}", headers=auth(Role.COORDINATOR, REGION))
     assert full.status_code == 200, full.text

@@ -28,10 +28,14 @@ from domain.case import SipCase
 from domain.commands import (
     CorrectEntry,
     DeclineSip,
+    ErasePersonalData,
+    FieldChange,
     Invitation,
     IssuePlanCopy,
+    LiftLegalHold,
     Participant,
     ParticipantRole,
+    PlaceLegalHold,
     RecordClosure,
     RecordFollowUp,
     RecordReply,
@@ -39,6 +43,7 @@ from domain.commands import (
     Wishes,
     WithdrawConsent,
 )
+from domain.parties import Role
 from tests.support import builders as b
 
 pytestmark = pytest.mark.store
@@ -47,6 +52,10 @@ PERSONAL = (FEED_PERSONAL_SCOPE,)
 RELATIVE = "Lisa Lindqvist"
 ANNA = b.actor()
 RITA = b.actor(b.REGION, person_id="rita", name="Rita Regionsson", unit="Psykiatrin")
+GRETA = b.actor(person_id="greta", name="Greta Granskare").model_copy(
+    update={"role": Role.AUDITOR})
+ARVID = b.actor(person_id="arvid", name="Arvid Arkivarie").model_copy(
+    update={"role": Role.ARCHIVIST})
 
 
 # ---------------------------------------------------------------------- the log
@@ -86,13 +95,23 @@ def world(services: Services) -> dict[str, Any]:
         case_id=a, held_on=today, what_happened="Boendestödet är igång",
         revised_plan=b.plan_content(today, follow_up_date=next_date),
         next_follow_up_date=next_date), ANNA)
-    ledger.correct_entry(CorrectEntry(case_id=a, corrects_version=2, reason="Fel plats",
-                                      correction="Platsen är skolan"), ANNA)
+    # R32: the meeting (version 4) corrected by its fields: a time and a place.
+    ledger.correct_entry(CorrectEntry(
+        case_id=a, corrects_version=4, reason="Fel plats",
+        changes=(FieldChange(field="place", new_value="Källarrummet"),
+                 FieldChange(field="meeting_at", new_value=f"{today.isoformat()}T12:00:00+01:00")),
+        correction="Platsen är skolan"), ANNA)
     ledger.withdraw_consent(WithdrawConsent(case_id=a, note="Vill inte längre"), ANNA)
     ledger.record_closure(RecordClosure(case_id=a, reason="consent_withdrawn"), ANNA)
     ledger.record_closure(RecordClosure(case_id=a, reason="consent_withdrawn"), RITA)
     declined = ledger.propose(b.propose(age=50), ANNA).case_id
     ledger.decline(DeclineSip(case_id=declined, note="Vill inte ha någon plan"), ANNA)
+    # R34: a legal hold placed and lifted, then the erasure, before it is due.
+    ledger.place_legal_hold(PlaceLegalHold(case_id=declined, reason="Klagomål utreds",
+                                           reference="IVO 3.5-1/2031"), GRETA)
+    ledger.lift_legal_hold(LiftLegalHold(case_id=declined, reason="Utredningen är klar"), GRETA)
+    ledger.erase_personal_data(ErasePersonalData(
+        case_id=declined, decision="KS 2031/123", override_reason="Begäran om radering"), ARVID)
     return {"case": a, "declined": declined, "pin": pin}
 
 
@@ -138,8 +157,16 @@ def test_filter_by_type_and_case(client, auth, world):
     assert [e["type"] for e in kept] == ["ConsentRecorded", "SipClosed"]
 
     declined, _ = all_pages(client, auth, case_id=str(world["declined"]))
-    assert [(e["type"], e["version"]) for e in declined] == [("SipProposed", 1),
-                                                             ("SipDeclined", 2)]
+    assert [(e["type"], e["version"]) for e in declined] == [
+        ("SipProposed", 1), ("SipDeclined", 2), ("LegalHoldPlaced", 3), ("LegalHoldLifted", 4),
+        ("PersonalDataErased", 5)]
+    erased = declined[-1]["data"]
+    assert erased == {
+        "decision": "KS 2031/123", "policy": {"id": "socialtjanst", "version": 1},
+        "subjects": erased["subjects"], "starts_on": date.today().isoformat(),
+        "due_on": erased["due_on"], "exemptions": erased["exemptions"], "overridden": True}
+    assert "individual" in erased["subjects"]
+    assert declined[2]["data"] == {"reference": "IVO 3.5-1/2031"}
     assert {e["case_id"] for e in declined} == {str(world["declined"])}
 
 
@@ -161,7 +188,7 @@ def feed_reads(services: Services, case_id: uuid.UUID) -> list[dict[str, Any]]:
 
 def test_personal_data_only_with_the_scope(client, auth, services, world):
     secrets = (world["pin"], "Kim Karlsson", RELATIVE, "Anna Andersson", "Rita Regionsson",
-               "Vill inte", "Boendestödet", "arabiska", "Stöttar hemma")
+               "Vill inte", "Boendestödet", "arabiska", "Stöttar hemma", "Källarrummet")
     for role in ("service", "auditor"):
         answer = client.get("/events", params={"limit": 1000}, headers=auth(role))
         assert answer.status_code == 200
@@ -255,7 +282,18 @@ def test_public_fields_carry_the_process_facts(client, auth, world):
     assert reply == {"reply": "accepted", "participant_organisation_id": None,
                      "participant_person_role": "relative"}
     assert by_type["PlanRevised"]["data"]["revision"] == 2
-    assert by_type["EntryCorrected"]["data"] == {"corrects_version": 2}
+    corrected = by_type["EntryCorrected"]
+    assert corrected["schema"] == "sip.EntryCorrected.v2"
+    meeting_at = by_type["MeetingConvened"]["data"]["at"]
+    assert corrected["data"] == {
+        "corrects_version": 4, "corrected_type": "MeetingConvened", "item": 1,
+        "changes": [  # the place is personal: named, its values left out (R35)
+            {"field": "place", "old_value": None, "new_value": None},
+            {"field": "meeting_at", "old_value": meeting_at,
+             "new_value": f"{date.today().isoformat()}T12:00:00+01:00"},
+        ],
+        "deadlines": [],  # the national policy sets no lead time (R18) to recompute
+    }
     assert by_type["WishesRecorded"]["data"] == {
         "given": ["place", "support", "interpreter_language"]}
     closed = by_type["SipClosed"]

@@ -51,6 +51,10 @@ def caller_for(path: str, auth) -> dict[str, str]:
         return auth(Role.AUDITOR)
     if path.startswith("/dashboard"):
         return auth(Role.SUPERVISOR)
+    if "/legal-hold" in path:  # retention (R34): each route's own role, or all would be 403
+        return auth(Role.AUDITOR)
+    if path.endswith("/erasure"):
+        return auth(Role.ARCHIVIST)
     return auth(Role.COORDINATOR)
 
 

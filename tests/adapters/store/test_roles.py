@@ -31,6 +31,7 @@ from adapters.cli import store as store_cli
 from adapters.logging import reset_logging
 from adapters.store import Store
 from adapters.store.access_log import AccessLog
+from adapters.store.keys import keys_conninfo
 from adapters.store.roles import (
     AppRoleError,
     GrantReport,
@@ -72,6 +73,9 @@ def _drop_role(database_url: str, name: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
             conn.execute(SQL("DROP OWNED BY {}").format(Identifier(name)))
+            # And what it owns or was granted in the key store's database.
+            with psycopg.connect(keys_conninfo(database_url), autocommit=True) as keys:
+                keys.execute(SQL("DROP OWNED BY {}").format(Identifier(name)))
             conn.execute(SQL("DROP ROLE {}").format(Identifier(name)))
 
 
@@ -316,7 +320,7 @@ def test_the_start_up_set_up_is_the_owners(granted: tuple[AppRole, GrantReport])
     role, _ = granted
     env = role.store.eventsourcing_env(pool_size=1, cache_size=0)  # CREATE_TABLE=y
     with pytest.raises(Exception, match="permission denied|must be owner"):
-        SipLedger(env=env, individual_secret=SECRET).close()
+        SipLedger(env=env, individual_secret=SECRET, keys=None).close()
     with role.store.datastore(pool_size=1, max_overflow=0) as datastore:
         with pytest.raises(Exception, match="permission denied|must be owner"):
             AccessLog(datastore, SECRET).setup()
@@ -346,6 +350,14 @@ def test_a_non_superuser_owner_sets_up_and_grants(
         conn.execute(SQL("GRANT CREATE ON DATABASE {} TO {}").format(
             Identifier(database), Identifier(owner)))
         conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")  # a DBA's one-off
+    # The key store's database, made by the DBA for the owner (adapters/store/keys.py).
+    fresh_store.key_store().close()
+    with psycopg.connect(keys_conninfo(database_url), autocommit=True) as conn:
+        conn.execute(SQL("GRANT CREATE, CONNECT ON DATABASE {} TO {}").format(
+            Identifier(conn.info.dbname), Identifier(owner)))
+        conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(fresh_store.schema)))
+        conn.execute(SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+            Identifier(fresh_store.schema), Identifier(owner)))
     owner_store = Store(
         conninfo=make_conninfo(database_url, user=owner, password=owner_password),
         schema=fresh_store.schema,

@@ -42,6 +42,7 @@ def ledgers(fresh_store: Store) -> Iterator[tuple[SipLedger, SipLedger]]:
     replay_only = SipLedger(
         env=fresh_store.eventsourcing_env(pool_size=2, cache_size=0, snapshots=False),
         individual_secret=TEST_SECRET,
+        keys=fresh_store.key_store(),
     )
     assert with_snapshots.snapshots is not None and replay_only.snapshots is None
     yield with_snapshots, replay_only

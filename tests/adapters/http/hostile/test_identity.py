@@ -353,6 +353,12 @@ def test_serve_names_each_development_secret_in_turn(tmp_path: Path) -> None:
     [line] = done.stderr.splitlines()
     assert line.startswith("error field SIP_AUDIT_SIGNING_KEY_FILE:")
     assert "development" in line
+    done = serve_refusal(tmp_path, jwt_secret=jwt_secret, individual_key="k" * 32,
+                         audit_signing_key="a" * 43 + "=",
+                         organisations_file=str(TEST_ORGANISATIONS_FILE))
+    [line] = done.stderr.splitlines()
+    assert done.returncode != 0 and line.startswith("error field SIP_KEK_FILE:")
+    assert "development key-encryption key" in line
     bad = tmp_path / "organisations.toml"
     bad.write_text('[[organisation]]\nid = "kommun-x"\nkind = "stad"\nname = "X"\n')
     done = serve_refusal(tmp_path, jwt_secret=jwt_secret, individual_key="k" * 32,
@@ -364,7 +370,7 @@ def test_serve_names_each_development_secret_in_turn(tmp_path: Path) -> None:
     done = serve_refusal(tmp_path, jwt_secret="short", individual_key="k" * 32,
                          audit_signing_key="a" * 43 + "=",
                          organisations_file=str(TEST_ORGANISATIONS_FILE),
-                         ops_endpoints="token")
+                         ops_endpoints="token", kek_file=str(tmp_path / "kek"))
     [line] = done.stderr.splitlines()
     assert line.startswith("error field SIP_JWT_SECRET: shorter than 32 characters")
     assert line.endswith("(also set: SIP_OPS_TOKEN)")
