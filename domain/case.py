@@ -61,6 +61,7 @@ from .deadlines import Deadline, DeadlineKind, DeadlinePolicy
 from .errors import CaseClosed, InvalidInput, NotAuthorised, RuleViolation
 from .identity import age_on
 from .parties import Actor, Organisation, OrganisationKind, Role
+from .personal import is_erased
 from .plan import PlanRevision, check_plan
 from .retention import (
     ErasureState,
@@ -114,7 +115,10 @@ class SipCase(Aggregate):
             super().apply(aggregate)
             on = vars(self).get("on")
             if on is not None and type(self).__name__ not in RETENTION_ACTS:
-                aggregate.last_entry_on = on
+                # Never earlier than an entry already made: an entry backdated by occurred_at
+                # (a correction of something long ago) is still an entry made now.
+                previous = getattr(aggregate, "last_entry_on", None)
+                aggregate.last_entry_on = on if previous is None else max(previous, on)
 
     # ------------------------------------------------------------------ proposal (R01–R09, R16)
 
@@ -171,7 +175,9 @@ class SipCase(Aggregate):
         self.need_assessed_by = OrganisationKind(need_assessed_by) if need_assessed_by else None
         self.triggers = tuple(Trigger(t) for t in triggers)
         # R07: for these groups a plan is presumed to be needed.
-        self.presumed_need_groups = tuple(PresumedNeedGroup(g) for g in presumed_need_groups)
+        # Sealed as the individual's (domain/personal.py): after an erasure, none is known.
+        self.presumed_need_groups = tuple(
+            PresumedNeedGroup(g) for g in presumed_need_groups if not is_erased(g))
         self.plan_type = PlanType(plan_type)
         self.policy_id = policy_id
         self.policy_version = policy_version

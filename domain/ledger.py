@@ -73,7 +73,7 @@ from .commands import (
 )
 from .context import Context
 from .decisions import CaseMethod, decide_on_case, decide_proposal
-from .errors import CaseNotFound, InvalidInput, SipError, VersionConflict
+from .errors import CaseNotFound, InvalidInput, RuleViolation, SipError, VersionConflict
 from .identity import individual_key, normalise_personal_identity_number
 from .individual import IndividualCases
 from .parties import Actor, Frozen, Role
@@ -259,6 +259,16 @@ class SipLedger(Application[UUID]):
         if case.erasure is not None and self.keys is not None and self.keys.has_live_keys(case.id):
             return self._finish_erasure(cmd, case)
         subjects = tuple(self.keys.live_subjects(case.id)) if self.keys is not None else ()
+        if self.keys is not None and case.erasure is None and not subjects:
+            # Every sealed case has its individual's key: none means the case was recorded
+            # before personal data was sealed (an earlier release), in clear, and destroying
+            # keys would erase nothing while the event said it had.
+            raise RuleViolation(
+                "the case's personal data was recorded in clear by an earlier release, before "
+                "it was sealed per data subject: destroying keys cannot erase it (a decided "
+                "migration is needed: adapters/store/README.md)",
+                field="case_id", rule="R34",
+            )
 
         def erase(case: SipCase, cmd: ErasePersonalData, ctx: Context) -> None:
             case.erase_personal_data(cmd, ctx, subjects)

@@ -98,6 +98,20 @@ class MissingDataKey(SipError):
         self.subject = subject
 
 
+class DataKeyUnreadable(MissingDataKey):
+    """A data key this process's key-encryption key cannot unwrap: the KEK was rotated by
+    another process (``sip-ledger keys rotate``) and this one still runs with the old one."""
+
+    def __init__(self, case_id: UUID | None, subject: str) -> None:
+        super().__init__(case_id, subject)
+        where = f"case {case_id}" if case_id else "a case"
+        self.message = (
+            f"the data key of subject {subject} of {where} cannot be opened with this process's "
+            "key-encryption key (rotated since it started?): restart it with the current "
+            "SIP_KEK_FILE"
+        )
+
+
 class Sealer(Protocol):
     """What the ledger needs from a key store: seal a value under a subject's data key, open one,
     and erase a case's subjects. Implemented by adapters/store/keys.py (AES-GCM data keys,
@@ -239,6 +253,9 @@ def _private_key_role(key: str) -> str | tuple[str, str] | None:
 # Attributes of an event that hold personal data directly (not inside a model), by event class
 # name, with whose they are given the event's attributes.
 PERSONAL_ATTRIBUTES: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {
+    # The groups for which a plan is presumed needed (R07) name health conditions (a psychiatric
+    # diagnosis, substance abuse): health data about the individual (GDPR art. 9).
+    "SipProposed": {"presumed_need_groups": lambda e: INDIVIDUAL},
     "SipDeclined": {"note": lambda e: INDIVIDUAL},
     "ConsentWithdrawn": {"note": lambda e: INDIVIDUAL},
     "ReplyRecorded": {

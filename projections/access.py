@@ -72,6 +72,7 @@ from typing import Any, NotRequired, Protocol, TypedDict
 from domain.case_state import ENDED_STAGES, Stage
 from domain.consent import valid_on
 from domain.parties import Organisation, Role
+from domain.personal import Erased
 
 from .case_record import (
     ActorRecord,
@@ -406,7 +407,9 @@ def full_view(record: Record) -> FullView:
         "proposer": record["proposer"],
         "need_assessed_by": record.get("need_assessed_by"),
         "triggers": list(record.get("triggers") or ()),
-        "presumed_need_groups": list(record.get("presumed_need_groups") or ()),
+        # After an erasure each group reads as the marker: no group is known any more.
+        "presumed_need_groups": [g for g in record.get("presumed_need_groups") or ()
+                                 if not isinstance(g, Erased)],
         "plan_type": record["plan_type"],
         "discharge": record.get("discharge"),
         "consents": record.get("consents", 0),

@@ -248,7 +248,7 @@ def _participant_key(participant: JSONObject) -> str:
     if org:
         return str(org["id"])
     subject = sealed_subject(participant["name"])
-    return subject if subject is not None else f"{participant['role']}:{participant['name']}"
+    return f"{participant['role']}:{subject if subject is not None else participant['name']}"
 
 
 def _local_day(instant: str) -> str:
@@ -430,9 +430,25 @@ def _meeting_convened(r: Record, e: CaseEvent) -> None:
 
 def _reply_recorded(r: Record, e: CaseEvent) -> None:
     key = e.data["participant_key"]
-    invitation = r["invitations"][sealed_subject(key) or key]
+    subject = sealed_subject(key)
+    if subject is None:
+        invitation = r["invitations"][key]
+    else:  # ReplyRecorded v2: the person's role in clear, their key sealed
+        role = e.data["participant_role"]
+        invitation = r["invitations"].get(f"{role}:{subject}") or _invited_in_clear(r, role)
     invitation["reply"] = e.data["reply"]
     invitation["comment"] = e.data["comment"]
+
+
+def _invited_in_clear(r: Record, role: str) -> InvitationRecord:
+    """A reply recorded by this release to a meeting convened by an earlier one, whose invitee's
+    name (and key) is in clear: the one unanswered invitee in clear of that role. More than one
+    cannot be told apart without the sealed name: the event is quarantined (KeyError)."""
+    candidates = [i for key, i in r["invitations"].items()
+                  if i["role"] == role and key == f"{role}:{i['name']}" and i["reply"] is None]
+    if len(candidates) != 1:
+        raise KeyError(f"no single unanswered invitee of role {role} for a sealed reply")
+    return candidates[0]
 
 
 def _revision(e: CaseEvent) -> PlanRecord:

@@ -9,8 +9,9 @@ rows as before it. A read that answers with personal data opens the envelopes it
 erasure.
 
 One consequence for the fold: an invitee's key (``role:name``) cannot be formed from a sealed
-name, so the record keys a sealed private person's invitation by their subject id, which the
-reply's sealed key carries too; ``unseal`` gives the invitations back their ``role:name`` keys.
+name, so the record keys a sealed private person's invitation by ``role:`` and their subject id,
+which the reply's sealed key and its role in clear (ReplyRecorded v2) give too; ``unseal`` gives
+the invitations back their ``role:name`` keys.
 """
 
 from __future__ import annotations
@@ -65,14 +66,15 @@ def _open(value: Any, keys: Sealer) -> Any:
 
 def _rekeyed(invitations: dict[str, Any]) -> dict[str, Any]:
     """Invitations by their participant key again (domain.commands.Participant.key): the
-    organisation's id, or ``role:name``. An erased person keeps their subject id as the key, so
-    two erased invitees never fold into one."""
+    organisation's id, or ``role:name``. An erased person keeps the stored key (``role:`` and
+    their subject id), so two erased invitees never fold into one."""
     result: dict[str, Any] = {}
     for key, invitation in invitations.items():
-        name = invitation.get("name") if type(invitation) is dict else None
-        if (invitation.get("organisation_id") if type(invitation) is dict else None) or \
-                not key.startswith(("person:", "individual")) or name is None \
-                or isinstance(name, Erased):
+        if type(invitation) is not dict or invitation.get("organisation_id"):
+            result[key] = invitation
+            continue
+        name = invitation.get("name")
+        if name is None or isinstance(name, Erased) or type(name) is not str:
             result[key] = invitation
         else:
             result[f"{invitation['role']}:{name}"] = invitation

@@ -8,6 +8,7 @@ dropped at the end, so runs never see each other's events.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +24,11 @@ from domain.ledger import SipLedger
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = b"test-individual-key"
+# The tests' "today" (date.today(), in builders and worlds) is the ledger's: the Swedish day
+# (domain/clock.py). Without this, between midnight in Stockholm and midnight UTC a test's today
+# is the ledger's yesterday, and a plan is "decided" before its meeting.
+os.environ["TZ"] = "Europe/Stockholm"
+time.tzset()
 # One key-encryption key for every store the tests open, in this process and in the command
 # lines and services they start (which inherit the environment): a committed test key, as
 # tests/support/organisations.toml is a committed test directory.

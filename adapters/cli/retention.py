@@ -35,6 +35,7 @@ from uuid import UUID
 
 import typer
 from eventsourcing.postgres import PostgresDatastore
+from psycopg.sql import SQL
 from rich.console import Console
 from rich.table import Table
 
@@ -58,8 +59,10 @@ from domain.retention import (
     RetentionStatus,
     retention_policy,
 )
+from projections.events import CASE_TOPIC_PREFIX
 from projections.plans import list_cases
 from projections.runner import ReadModelRunner
+from projections.storage import EVENTS_TABLE, qualified
 
 log = get_logger(__name__)
 
@@ -119,6 +122,17 @@ def ended_case_ids(datastore: PostgresDatastore) -> list[UUID]:
                     break
                 after = rows[-1]["case_id"]
     return sorted(ids)
+
+
+def erased_case_ids(datastore: PostgresDatastore) -> list[UUID]:
+    """Every case with a recorded erasure, from the log itself (PersonalDataErased events)."""
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(
+            SQL("SELECT originator_id FROM {} WHERE topic = %s").format(
+                qualified(datastore.schema or "public", EVENTS_TABLE)),
+            (f"{CASE_TOPIC_PREFIX}PersonalDataErased",),
+        )
+        return [row["originator_id"] for row in curs.fetchall()]
 
 
 def _caught_up(settings: Settings, datastore: PostgresDatastore) -> None:
@@ -393,7 +407,9 @@ def _erase_due(settings: Settings, ledger: SipLedger, datastore: PostgresDatasto
     today = local_date(utc_now())
     err = Console(stderr=True)
     _caught_up(settings, datastore)
-    candidates = ended_case_ids(datastore)
+    # Ended cases, and every case with a recorded erasure (an open case erased with an override
+    # whose run stopped before its keys were destroyed is finished too).
+    candidates = sorted(set(ended_case_ids(datastore)) | set(erased_case_ids(datastore)))
     progress = progress_bar("erasing personal data", err)
     with progress:
         task = progress.add_task("cases", total=len(candidates))

@@ -120,8 +120,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from adapters.logging import get_logger
 from domain.clock import STOCKHOLM
-from domain.personal import Sealer
+from domain.personal import MissingDataKey, Sealer
 from domain.rules.correction import PERSONAL_CORRECTABLE
 from projections.events import CASE_TOPIC_PREFIX, CaseEvent, JSONObject, decode, unwrap
 from projections.personal import is_sealed, unseal
@@ -129,6 +130,8 @@ from projections.personal import is_sealed, unseal
 # A getter reads one published field out of a stored event's JSON (free-form: its shape depends
 # on the event type, projections/events.py), giving the field's JSON value.
 Getter = Callable[[JSONObject], Any]
+
+log = get_logger(__name__)
 
 
 # ---------------------------------------------------------------------- the published shapes
@@ -602,7 +605,15 @@ def feed_event(e: CaseEvent, *, personal: bool, keys: Sealer | None = None
         "data": {name: get(d) for name, get in shape.public.items()},
     }
     if personal:
-        opened = unseal(d, keys)
+        try:
+            opened = unseal(d, keys)
+        except MissingDataKey as error:
+            # One unreadable event (a key store restored from too old a backup) must not stop
+            # the feed for everyone: it goes out without its personal part, and is logged by id.
+            log.warning("personal data of a feed event not readable", rule="R34",
+                        notification_id=e.notification_id, case_id=str(e.case_id),
+                        subject=error.subject)
+            return body
         body["personal"] = {
             "actor_name": actor["name"],
             **{name: get(opened) for name, get in shape.personal.items()},

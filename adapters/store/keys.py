@@ -52,7 +52,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from domain.errors import RuleViolation
-from domain.personal import INDIVIDUAL, Envelope, Erasure, MissingDataKey
+from domain.personal import INDIVIDUAL, DataKeyUnreadable, Envelope, Erasure, MissingDataKey
 
 NONCE_BYTES = 12
 # What the check value holds: the KEK that wraps this store's keys opens it to exactly this.
@@ -95,7 +95,7 @@ class FileKek:
             raise KeyStoreError(
                 f"SIP_KEK_FILE: cannot read the key-encryption key {path}: {error.strerror}"
             ) from None
-        text = raw.strip()
+        text = raw if len(raw) == 32 else raw.strip()  # 32 raw bytes may start with a space
         if len(text) != 32:
             try:
                 text = base64.b64decode(text, validate=True)
@@ -253,15 +253,24 @@ class KeyStore:
             if row is None:
                 key_id, key = uuid4(), AESGCM.generate_key(bit_length=256)
                 wrapped = self.kek.wrap(key, self._context(key_id, case_id, subject))
+                # Only while the case has no erasure (a stale copy elsewhere must not give an
+                # erased case a live key again) and only under the store's current KEK (a
+                # process started before a rotation must not wrap keys the new KEK cannot open).
                 row = conn.execute(
-                    SQL("INSERT INTO {} (key_id, case_id, subject, wrapped, kek_id) "
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (case_id, subject) DO NOTHING "
+                    SQL("INSERT INTO {table} (key_id, case_id, subject, wrapped, kek_id) "
+                        "SELECT %s, %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM {table} "
+                        "WHERE case_id = %s AND erased_on IS NOT NULL) AND EXISTS (SELECT 1 "
+                        "FROM {check} WHERE kek_id = %s) "
+                        "ON CONFLICT (case_id, subject) DO NOTHING "
                         "RETURNING key_id, wrapped, erased_on")
-                    .format(self._table),
-                    (key_id, case_id, subject, wrapped, self.kek.key_id),
+                    .format(table=self._table, check=self._check),
+                    (key_id, case_id, subject, wrapped, self.kek.key_id, case_id,
+                     self.kek.key_id),
                 ).fetchone()
                 if row is None:
                     row = self._select(conn, case_id, subject)  # a racing writer's
+                    if row is None:
+                        row = self._refused_insert(conn, case_id, subject)
                 else:
                     created = key
         assert row is not None
@@ -273,11 +282,27 @@ class KeyStore:
                 field="case_id", rule="R34",
             )
         if created is None:
-            created = self.kek.unwrap(bytes(wrapped), self._context(key_id, case_id, subject))
+            created = self._unwrap(bytes(wrapped), key_id, case_id, subject)
         result = (key_id, created)
         self._remember((case_id, subject), result)
         self._remember(key_id, result[1])
         return result
+
+    def _unwrap(self, wrapped: bytes, key_id: UUID, case_id: UUID, subject: str) -> bytes:
+        try:
+            return self.kek.unwrap(wrapped, self._context(key_id, case_id, subject))
+        except InvalidTag:
+            raise DataKeyUnreadable(case_id, subject) from None
+
+    def _refused_insert(self, conn: psycopg.Connection[Any], case_id: UUID, subject: str) -> Any:
+        """Why no key was created: the case is erased (a refusal, R34), or the KEK rotated."""
+        erased = conn.execute(
+            SQL("SELECT key_id, wrapped, erased_on FROM {} WHERE case_id = %s "
+                "AND erased_on IS NOT NULL LIMIT 1").format(self._table), (case_id,),
+        ).fetchone()
+        if erased is not None:
+            return erased
+        raise DataKeyUnreadable(case_id, subject)
 
     def _select(self, conn: psycopg.Connection[Any], case_id: UUID, subject: str) -> Any:
         return conn.execute(
@@ -303,7 +328,7 @@ class KeyStore:
                 raise MissingDataKey(case_id, stored_subject)
             value = Erasure(on=erased_on, decision=decision or "")
         else:
-            value = self.kek.unwrap(bytes(wrapped), self._context(key_id, case_id, stored_subject))
+            value = self._unwrap(bytes(wrapped), key_id, case_id, stored_subject)
         self._remember(key_id, value)
         return value
 
@@ -325,8 +350,13 @@ class KeyStore:
         key = self._key_by_id(key_id, subject)
         if isinstance(key, Erasure):
             return key
-        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                                   key_id.bytes + subject.encode())
+        try:
+            return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                       key_id.bytes + subject.encode())
+        except InvalidTag:
+            # The envelope was altered, or moved to another key or subject: as unreadable as a
+            # missing key, and reported the same way (by subject, never by content).
+            raise MissingDataKey(None, subject) from None
 
     def person_subject(self, case_id: UUID, name: str) -> str:
         """A named person's subject id: a keyed hash of the name under the individual's data key

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import InvalidInput, NotAuthorised, RuleViolation
 from ..parties import Actor, Role
-from ..retention import ErasureState, LegalHold, RetentionStatus
+from ..retention import ErasureState, ExemptionKind, LegalHold, RetentionStatus
 
 ERASED = "the case's personal data has been culled; nothing more may be recorded on it"
 
@@ -69,6 +69,16 @@ def check_erasure(
         raise InvalidInput(
             "an override says why the case is erased before it is due", field="override_reason",
             rule="R34",
+        )
+    kept_by_law = [e for e in status.exemptions
+                   if e in (ExemptionKind.BORN_ON_RESEARCH_DAY, ExemptionKind.MUNICIPALITY)]
+    if kept_by_law:
+        # An override covers an earlier day, never what the law itself keeps (R34: records
+        # kept for research, or in a named municipality).
+        raise RuleViolation(
+            f"the case is kept by law under {status.policy_id} version {status.policy_version} "
+            f"({', '.join(e.value for e in kept_by_law)}); no override erases it",
+            field="case_id", rule="R34",
         )
     if not status.due and override_reason is None:
         raise RuleViolation(

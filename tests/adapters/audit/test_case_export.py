@@ -434,7 +434,9 @@ def test_the_as_of_benchmark_runs_at_a_tiny_size(database_url: str, tmp_path: Pa
     assert as_of.main(["--events", "20", "--runs", "2", "--snapshot-every", "5", "--out",
                        str(out), "--database-url", database_url]) == 0
     figures = {f["name"]: f for f in read_figures(out)}
-    assert set(figures) == {as_of.P50, as_of.P95, as_of.SNAP_P50, as_of.SNAP_P95}
+    assert set(figures) == {as_of.P50, as_of.P95, as_of.SNAP_P50, as_of.SNAP_P95,
+                            as_of.CLEAR_P50, as_of.CLEAR_P95, as_of.CLEAR_SNAP_P50,
+                            as_of.CLEAR_SNAP_P95}
     assert figures[as_of.P95]["value"] > 0 and figures[as_of.P95]["unit"] == "ms"
     assert figures[as_of.P95]["run"]["sizes"]["events"] == 20
     assert as_of.P95 in capsys.readouterr().out

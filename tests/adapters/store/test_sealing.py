@@ -17,8 +17,9 @@ from psycopg.sql import SQL, Identifier
 from adapters.store import Store
 from adapters.store.keys import FileKek, KeyStore, KeyStoreError, keys_conninfo
 from domain.commands import Invitation, Participant, RecordReply, Reply
+from domain.errors import RuleViolation
 from domain.ledger import SipLedger
-from domain.personal import MissingDataKey, is_erased
+from domain.personal import DataKeyUnreadable, MissingDataKey, is_erased
 from tests.support import builders as b
 
 SECRET = b"test-individual-key"
@@ -224,3 +225,32 @@ def test_the_key_store_is_a_database_of_its_own_by_default(sealed_store: Store) 
         keys.close()
     with sealed_store.connect() as conn:
         assert dbname == f"{conn.info.dbname}_keys"
+
+
+def test_a_process_still_on_the_old_kek_after_a_rotation_writes_no_key(
+    ledger: SipLedger, sealed_store: Store
+) -> None:
+    """`keys rotate` in another process: this one (old KEK) must not wrap a new data key the
+    new KEK cannot open; it is told to restart, by subject and case, and writes nothing."""
+    _a_case_with_a_guardian(ledger)
+    rotating = sealed_store.key_store()
+    try:
+        rotating.rotate(_kek(3))
+    finally:
+        rotating.close()
+    with pytest.raises(DataKeyUnreadable, match="restart it with the current SIP_KEK_FILE"):
+        ledger.propose(b.propose(age=40), b.actor())
+    with psycopg.connect(keys_conninfo(sealed_store.conninfo)) as conn:
+        kek_ids = {r[0] for r in conn.execute(SQL(
+            "SELECT DISTINCT kek_id FROM {}.sip_data_keys").format(
+            Identifier(sealed_store.schema))).fetchall()}
+    assert kek_ids == {_kek(3).key_id}
+
+
+def test_an_erased_case_gets_no_live_key_again(ledger: SipLedger) -> None:
+    case_id, _ = _a_case_with_a_guardian(ledger)
+    ledger.keys.destroy_case(case_id, date(2031, 5, 2), "KS 2031/12")
+    with pytest.raises(RuleViolation) as refused:
+        ledger.keys.subject_key(case_id, "person:0123456789abcdef")
+    assert refused.value.rule == "R34"
+    assert not ledger.keys.has_live_keys(case_id)
