@@ -398,7 +398,9 @@ class SipLedger(Application[UUID]):
             return CommandResult(
                 case_id=case.id,
                 version=case_events[-1].domain_event.originator_version,
-                notification_ids=tuple(r.notification.id for r in recordings),
+                # The case's own events: the command log keeps no other aggregate's (see
+                # adapters/store/recorder.py), so a repeat gives the same ids.
+                notification_ids=tuple(r.notification.id for r in case_events),
             )
         current = self._current_version(cmd.case_id) if isinstance(cmd, CaseCommand) else 0
         case_id = cmd.case_id if isinstance(cmd, CaseCommand) else UUID(int=0)

@@ -57,8 +57,8 @@ from domain.personal import INDIVIDUAL, DataKeyUnreadable, Envelope, Erasure, Mi
 NONCE_BYTES = 12
 # What the check value holds: the KEK that wraps this store's keys opens it to exactly this.
 _CHECK = b"sip-ledger key store"
-# How long a process keeps an unwrapped data key: an erasure made by another process reaches
-# this one's reads within this time (one made here, at once).
+# How long a process keeps an unwrapped data key for reading: an erasure made by another process
+# reaches this one's reads within this time (one made here, at once).
 KEY_CACHE_S = 2.0
 KEY_CACHE_SIZE = 100_000
 
@@ -211,7 +211,12 @@ class KeyStore:
             if hit is None:
                 return None
             expires, value = hit
-            if expires < time.monotonic() and not isinstance(value, Erasure):
+            # Only what a read opens expires (an erasure elsewhere reaches reads within
+            # KEY_CACHE_S). A key for sealing, by (case, subject), is kept: a command on a case
+            # erased elsewhere is refused by the case, or loses its race with the erasure's
+            # event, before anything sealed under it is stored.
+            sealing = isinstance(key, tuple)
+            if expires < time.monotonic() and not sealing and not isinstance(value, Erasure):
                 del self._cache[key]
                 return None
             self._cache.move_to_end(key)

@@ -350,14 +350,19 @@ class SipRecorder(PostgresApplicationRecorder):
         super()._insert_events(curs, stored_events, **kwargs)
         entry: CommandEntry | None = kwargs.get("command")
         if entry is not None and stored_events:
+            # Only the case's own events: an individual's register (R09) is saved in the same
+            # transaction, but its id is derived from the personal identity number, and a row
+            # naming it beside the case id would link the person to the case for as long as the
+            # log is kept — also after the case's personal data is erased (R34).
+            own = [e for e in stored_events if e.originator_id == entry.case_id]
             curs.execute(
                 self._insert_command,
                 (
                     entry.command_id,
                     entry.command,
                     entry.case_id,
-                    [e.originator_id for e in stored_events],
-                    [e.originator_version for e in stored_events],
+                    [e.originator_id for e in own],
+                    [e.originator_version for e in own],
                 ),
                 prepare=True,
             )

@@ -92,6 +92,7 @@ from tests.benchmarks.run import (
     ROOT,
     SECRET,
     Registration,
+    drop_schemas,
     pin_for,
     raw_application,
     server_url,
@@ -672,9 +673,7 @@ def measure(url: str, server: str, *, commands: int, clients: int, raw_saves: in
             stop_service(service)
         if raw_app is not None:
             raw_app.close()
-        with psycopg.connect(url, autocommit=True) as conn:
-            for s in (raw_store, http_store):
-                conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(Identifier(s.schema)))
+        drop_schemas(url, raw_store, http_store)  # the events' and the data keys'
         if ok and server_log is None:
             log_path.unlink(missing_ok=True)
         elif not ok:

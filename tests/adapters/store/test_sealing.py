@@ -123,7 +123,9 @@ def test_after_the_keys_are_destroyed_every_value_reads_as_the_marker(ledger: Si
     assert not ledger.keys.has_live_keys(case_id)
 
 
-def test_the_register_no_longer_links_an_erased_case(ledger: SipLedger) -> None:
+def test_the_register_no_longer_links_an_erased_case(
+    ledger: SipLedger, sealed_store: Store
+) -> None:
     cmd = b.propose(age=40)
     case_id = ledger.propose(cmd, b.actor()).case_id
     pin = cmd.individual.personal_identity_number
@@ -131,6 +133,13 @@ def test_the_register_no_longer_links_an_erased_case(ledger: SipLedger) -> None:
     assert register is not None and register.open_case_ids == [case_id]
     ledger.keys.destroy_case(case_id, date(2031, 5, 2), "KS 2031/12")
     assert ledger._register(pin, fresh=True).open_case_ids == []
+    # Nor does the command log: its rows name the case's own events only, never the register
+    # (whose id is derived from the personal identity number).
+    with sealed_store.connect() as conn:
+        rows = conn.execute(SQL("SELECT case_id, originator_ids FROM {}.sipledger_commands")
+                            .format(Identifier(sealed_store.schema))).fetchall()
+    assert rows and all(set(ids) == {case} for case, ids in rows)
+    assert register.id not in {i for _, ids in rows for i in ids}
 
 
 def test_a_key_missing_without_an_erasure_is_named_by_subject_and_rule(
