@@ -55,7 +55,7 @@ from domain.commands import (
 )
 from domain.errors import CaseNotFound, OpenSipExists
 from domain.ledger import CommandResult, SipLedger
-from domain.parties import Frozen, Role
+from domain.parties import Actor, Frozen, Role
 from projections.plans import case_parties
 from projections.replayed import parties_of
 from projections.timeouts import timed_out
@@ -155,6 +155,30 @@ def _parties_in_log(svc: Services, case_id: UUID) -> list[str]:
     """The parties of the case as recorded (the same organisations as the case record's
     ``parties``); CaseNotFound if the log has no such case."""
     return parties_of(svc.ledger.get_case(case_id))
+
+
+def run_case_command(svc: Services, caller: Principal, method: str, cmd: CaseCommand,
+                     actor: Actor, *, party_only: bool = True) -> CommandResult:
+    """Run a command on a case for ``caller`` as ``actor``: only a party to the case may
+    (``party_only``), and a repeat answers its first result even if the caller's standing has
+    changed since — to its issuer (or one who may read the case); anyone else is refused as if
+    the key were unknown (R35). Anything new must come from a party."""
+    case_id, command_id = cmd.case_id, cmd.command_id
+    with command_context(method, command_id, case_id=str(case_id),
+                         organisation_id=caller.organisation.id):
+        if party_only:
+            try:
+                check_party(svc, caller, case_id)
+            except (ProblemError, CaseNotFound):
+                prior = svc.ledger.command_log.find_command(command_id)
+                if prior is None or prior.case_id != case_id or not may_see_replay(
+                        svc, caller, prior):
+                    raise
+        result: CommandResult = getattr(SipLedger, method)(svc.ledger, cmd, actor)
+        if result.replayed and result.case_id != case_id:
+            # The key was used on another case: its result is not this path's to give.
+            raise key_in_use()
+    return result
 
 
 def answer(
@@ -259,24 +283,7 @@ def _case_route(path: str, command: type[CaseCommand], method: str, summary: str
     ) -> CommandAccepted:
         command_id = command_id_for(idempotency_key, caller)
         cmd = build(command, {**dict(body), "case_id": case_id, "command_id": command_id})
-        with command_context(method, command_id, case_id=str(case_id),
-                             organisation_id=caller.organisation.id):
-            try:
-                check_party(svc, caller, case_id)
-            except (ProblemError, CaseNotFound):
-                # A repeated command answers its first result even if the caller's standing
-                # has changed since — to its issuer (or one who may read the case); anyone
-                # else is refused as if the key were unknown (R35). Anything new must come
-                # from a party.
-                prior = svc.ledger.command_log.find_command(command_id)
-                if prior is None or prior.case_id != case_id or not may_see_replay(
-                        svc, caller, prior):
-                    raise
-            run = getattr(SipLedger, method)
-            result = run(svc.ledger, cmd, caller.actor(_actor_role(caller)))
-            if result.replayed and result.case_id != case_id:
-                # The key was used on another case: its result is not this path's to give.
-                raise key_in_use()
+        result = run_case_command(svc, caller, method, cmd, caller.actor(_actor_role(caller)))
         return answer(svc, result, command_id, response, wait)
 
     endpoint.__name__ = method

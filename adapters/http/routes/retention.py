@@ -27,9 +27,8 @@ from fastapi import APIRouter, Depends, Response
 
 from adapters.bootstrap import Services
 from adapters.http.auth import requires, services
-from adapters.http.disclosure import key_in_use, may_see_replay
 from adapters.http.params import CaseId
-from adapters.http.problems import PROBLEM_RESPONSES, ProblemError
+from adapters.http.problems import PROBLEM_RESPONSES
 from adapters.http.routes.commands import (
     IDEMPOTENCY_KEY,
     WAIT,
@@ -37,14 +36,11 @@ from adapters.http.routes.commands import (
     answer,
     body_model,
     build,
-    check_party,
     command_id_for,
+    run_case_command,
 )
 from adapters.identity.tokens import Principal
-from adapters.logging import command_context
 from domain.commands import CaseCommand, ErasePersonalData, LiftLegalHold, PlaceLegalHold
-from domain.errors import CaseNotFound
-from domain.ledger import SipLedger
 from domain.parties import Role
 
 router = APIRouter(tags=["retention"], responses=PROBLEM_RESPONSES)
@@ -98,24 +94,10 @@ def _route(spec: RetentionRoute) -> None:
     ) -> CommandAccepted:
         command_id = command_id_for(idempotency_key, caller)
         cmd = build(spec.command, {**dict(body), "case_id": case_id, "command_id": command_id})
-        with command_context(spec.method, command_id, case_id=str(case_id),
-                             organisation_id=caller.organisation.id):
-            if spec.party_only:
-                try:
-                    check_party(svc, caller, case_id)
-                except (ProblemError, CaseNotFound):
-                    # As for every command: a repeat answers its first result to its issuer (or
-                    # one who may read the case), anyone else as a fresh request (R35).
-                    prior = svc.ledger.command_log.find_command(command_id)
-                    if prior is None or prior.case_id != case_id or not may_see_replay(
-                            svc, caller, prior):
-                        raise
-            run = getattr(SipLedger, spec.method)
-            result = run(svc.ledger, cmd, caller.actor(spec.role))
-            if result.replayed and result.case_id != case_id:
-                raise key_in_use()
-            if spec.command is ErasePersonalData:
-                _vacuum_keys(svc)
+        result = run_case_command(svc, caller, spec.method, cmd, caller.actor(spec.role),
+                                  party_only=spec.party_only)
+        if spec.command is ErasePersonalData:
+            _vacuum_keys(svc)
         return answer(svc, result, command_id, response, wait)
 
     endpoint.__name__ = spec.method
