@@ -12,7 +12,7 @@ For benchmark and demo loads only:
 * no command-log rows are written, so commands are not idempotent: a repeated command id is
   decided again, not answered with its first result;
 * results carry no notification ids (there are none before the batch is saved); ``flush`` saves
-  what is pending, ``events_written`` counts what was saved;
+  what is pending, ``events_written`` counts the cases' events saved (as a command's result reports them);
 * a refused command changes nothing (as in SipLedger); ``run_demo`` stops at the first refusal,
   and what was decided since the last save is then not written;
 * run it on a store nobody else writes to meanwhile: a concurrent write to a register or case
@@ -163,8 +163,12 @@ class BulkLedger:
             if aggregate is not None and aggregate.pending_events
         ]
         try:
-            written = len(self.ledger.save(*pending)) if pending else 0
-            self._saved_registers.update(a.id for a in pending if isinstance(a, IndividualCases))
+            recordings = self.ledger.save(*pending) if pending else []
+            # The cases' events, as a command's result counts them (a register's are not the
+            # command's to report: domain/ledger.py).
+            registers = {a.id for a in pending if isinstance(a, IndividualCases)}
+            written = sum(1 for r in recordings if r.domain_event.originator_id not in registers)
+            self._saved_registers.update(registers)
         finally:
             # Forget the batch, saved or not (a save takes the pending events off the
             # aggregates even when it fails): what a later command needs is read back from the
