@@ -12,7 +12,8 @@ For benchmark and demo loads only:
 * no command-log rows are written, so commands are not idempotent: a repeated command id is
   decided again, not answered with its first result;
 * results carry no notification ids (there are none before the batch is saved); ``flush`` saves
-  what is pending, ``events_written`` counts the cases' events saved (as a command's result reports them);
+  what is pending, ``events_written`` counts the cases' events saved (as a command's result
+  reports them);
 * a refused command changes nothing (as in SipLedger); ``run_demo`` stops at the first refusal,
   and what was decided since the last save is then not written;
 * run it on a store nobody else writes to meanwhile: a concurrent write to a register or case
