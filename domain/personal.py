@@ -36,6 +36,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from .errors import SipError
+from .rules.correction import PERSONAL_CORRECTABLE
 
 INDIVIDUAL = "individual"
 
@@ -208,8 +209,7 @@ def _responsible(model: Any, _: Any) -> str | None:
 
 
 def _field_change(model: Any, _: Any) -> str | None:
-    from .rules.correction import PERSONAL_CORRECTABLE  # the correctable fields' own table
-
+    # A corrected field's values are personal when the field is (the correction rules' table).
     return INDIVIDUAL if model.field in PERSONAL_CORRECTABLE else None
 
 
@@ -235,7 +235,6 @@ PERSONAL_FIELDS: dict[str, dict[str, Whose]] = {
                  "new_needs": _individual},
     "Closure": {"note": _individual},
     "Correction": {"reason": _individual, "correction": _individual},
-    "FieldChange": {"new_value": _field_change},
     # A correction's change as stored (domain/case_state.py): both values, of a personal field.
     "CorrectedField": {"old_value": _field_change, "new_value": _field_change},
     "LegalHold": {"reason": _individual},
